@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from django.db import models
+
+from campaigns.models.campaign import Campaign
+from campaigns.models.contact import Contact
+from telephony.models import EngineProcess
+
+
+class AttemptStatus(models.TextChoices):
+    QUEUED = "queued"  # created by the dispatcher, waiting for a worker
+    DIALING = "dialing"  # claimed by a worker; approved_at set once compliance allowed it
+    RINGING = "ringing"  # first 180/183 received
+    ANSWERED = "answered"
+    ENDED = "ended"  # the call was placed and has ended; disposition says how
+    BLOCKED = "blocked"  # compliance refused it; nothing was dialed
+    FAILED = "failed"  # could not be placed or its engine was lost
+
+
+FINAL_STATUSES = (AttemptStatus.ENDED, AttemptStatus.BLOCKED, AttemptStatus.FAILED)
+
+
+class Disposition(models.TextChoices):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+class CallAttempt(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts")
+    attempt_number = models.PositiveSmallIntegerField()
+    number = models.CharField(max_length=20)
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED, db_index=True
+    )
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    engine = models.ForeignKey(EngineProcess, null=True, blank=True, on_delete=models.SET_NULL)
+    cli = models.CharField(max_length=20, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    sip_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    sip_reason = models.CharField(max_length=200, blank=True)
+    disposition = models.CharField(max_length=32, choices=Disposition.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    invite_at = models.DateTimeField(null=True, blank=True)
+    ringing_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    pdd_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    agent_frames_in = models.PositiveIntegerField(default=0)
+    agent_frames_out = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "attempt_number"], name="attempt_unique_per_contact"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "engine"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} to {self.number}"

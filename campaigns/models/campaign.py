@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from campaigns.models.trunk import CallerId, Trunk
+from compliance.models import Purpose, Sender
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200)
+    sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="campaigns")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    category = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(8)],
+        help_text="TRAI preference category (1-8) of a promotional campaign",
+    )
+    trunk = models.ForeignKey(Trunk, on_delete=models.PROTECT, related_name="campaigns")
+    caller_ids = models.ManyToManyField(CallerId, related_name="campaigns")
+    # The campaign's own dialing window in the callee's local time, inside the regulatory one.
+    window_start = models.TimeField(default=dt.time(0, 0))
+    window_end = models.TimeField(default=dt.time(23, 59, 59))
+    max_cps = models.FloatField(default=1.0, validators=[MinValueValidator(0.01)])
+    max_concurrent = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
+    ring_timeout_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    max_attempts = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    retry_delay_s = models.PositiveIntegerField(default=600)
+    agent_url = models.CharField(max_length=500, blank=True, help_text="ws:// or wss:// agent URL")
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.db import models
+
+from compliance.models import Sender
+
+
+class Trunk(models.Model):
+    """A SIP trunk. Its password is never stored here: TRUNK_<NAME>_PASSWORD (or _FILE) in the env."""
+
+    class Transport(models.TextChoices):
+        UDP = "udp"
+        TCP = "tcp"
+        TLS = "tls"
+
+    name = models.SlugField(max_length=64, unique=True)
+    sip_uri = models.CharField(max_length=255, help_text="sip:host[:port] of the carrier or SBC")
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
+    auth_username = models.CharField(max_length=128, blank=True)
+    max_cps = models.FloatField(default=5.0)
+    max_channels = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallerId(models.Model):
+    """A number the sender owns and may present as CLI (From / P-Asserted-Identity)."""
+
+    number = models.CharField(max_length=20, unique=True)
+    series = models.CharField(max_length=8, blank=True, editable=False)
+    sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="caller_ids")
+    trunk = models.ForeignKey(Trunk, null=True, blank=True, on_delete=models.SET_NULL)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,0 +1,58 @@
+"""Shared pjsua2 set-up for the engine and the built-in callee: one Endpoint per process.
+
+The wheel is compiled with PJSUA_MAX_CALLS = 4, so one process never holds more than 4 calls. We
+run pjsua2 with no worker threads of its own (threadCnt = 0) and poll libHandleEvents() from the
+process's main loop, which keeps every SIP callback on one Python thread.
+"""
+
+from __future__ import annotations
+
+import pjsua2 as pj
+
+MAX_CALLS_PER_PROCESS = 4
+CLOCK_RATE = 8000
+FRAME_MS = 20
+SAMPLES_PER_FRAME = CLOCK_RATE * FRAME_MS // 1000  # 160
+FRAME_BYTES = SAMPLES_PER_FRAME * 2  # 16-bit PCM
+
+# The Twilio wire format is mu-law; A-law is what Indian trunks often offer. Nothing else is offered.
+_CODEC_PRIORITY = {"PCMU/8000/1": 254, "PCMA/8000/1": 253}
+
+
+def start_endpoint(
+    *, host: str, port: int, user_agent: str, log_level: int = 1
+) -> pj.Endpoint:
+    """Create, initialise and start an endpoint with a UDP transport on host:port."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = False
+    cfg.uaConfig.maxCalls = MAX_CALLS_PER_PROCESS
+    cfg.uaConfig.userAgent = user_agent
+    cfg.medConfig.clockRate = CLOCK_RATE
+    cfg.medConfig.sndClockRate = CLOCK_RATE
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.audioFramePtime = FRAME_MS
+    cfg.medConfig.ptime = FRAME_MS
+    cfg.medConfig.noVad = True
+    cfg.logConfig.level = log_level
+    cfg.logConfig.consoleLevel = log_level
+    ep.libInit(cfg)
+
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    # No sound card: the null device still clocks the conference bridge (and our media ports).
+    ep.audDevManager().setNullDev()
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(codec.codecId, _CODEC_PRIORITY.get(codec.codecId, 0))
+    ep.libStart()
+    return ep
+
+
+def media_port_range(sip_port: int) -> tuple[int, int]:
+    """RTP ports for the process on sip_port: disjoint per process so engines never fight over them."""
+    base = 20000 + (sip_port % 1000) * 40
+    return base, 40
