@@ -1,4 +1,4 @@
-"""Compliance data: senders, the DND registry, suppressions and the audit log. Knows nothing of SIP."""
+"""Compliance data: senders, the DND registry, suppressions and the audit log (no SIP here)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Suppression(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One compliance decision or call outcome, written before (decision) or after (outcome) the call."""
+    """A compliance decision (written before the call) or a call outcome (written after it)."""
 
     class Kind(models.TextChoices):
         DECISION = "decision"

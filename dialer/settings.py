@@ -115,6 +115,8 @@ ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
 DIAL_APPROVAL_MAX_AGE_S = env_int("DIAL_APPROVAL_MAX_AGE_S", 30, minimum=1)
 # A worker that claimed an attempt and vanished before deciding: the attempt goes back to the queue.
 DIAL_CLAIM_STALE_S = env_int("DIAL_CLAIM_STALE_S", 60, minimum=5)
+# A queued attempt whose Celery task seems lost (a killed worker) has its task sent again.
+DIAL_REQUEUE_AFTER_S = env_int("DIAL_REQUEUE_AFTER_S", 30, minimum=1)
 MAX_CALL_SECONDS = env_int("MAX_CALL_SECONDS", 600, minimum=1)
 # Trunk credentials: TRUNK_<NAME>_PASSWORD (or _FILE), looked up by the trunk's name.
 

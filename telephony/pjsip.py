@@ -7,7 +7,14 @@ process's main loop, which keeps every SIP callback on one Python thread.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pjsua2 as pj
+
+log = logging.getLogger("pjsua2")
 
 MAX_CALLS_PER_PROCESS = 4
 CLOCK_RATE = 8000
@@ -24,7 +31,8 @@ def start_endpoint(
 ) -> pj.Endpoint:
     """Create, initialise and start an endpoint with a UDP transport on host:port."""
     ep = pj.Endpoint()
-    ep.libCreate()
+    with _stdout_silenced():
+        ep.libCreate()  # logs a banner at pjlib's built-in level before our config applies
     cfg = pj.EpConfig()
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.mainThreadOnly = False
@@ -38,7 +46,11 @@ def start_endpoint(
     cfg.medConfig.noVad = True
     cfg.logConfig.level = log_level
     cfg.logConfig.consoleLevel = log_level
+    # pjsua2 logs through Python logging, never onto stdout (commands print JSON there).
+    writer = _LogWriter()
+    cfg.logConfig.writer = writer
     ep.libInit(cfg)
+    ep._dialer_log_writer = writer  # pjsua2 does not keep the writer alive for us
 
     tcfg = pj.TransportConfig()
     tcfg.port = port
@@ -50,6 +62,24 @@ def start_endpoint(
         ep.codecSetPriority(codec.codecId, _CODEC_PRIORITY.get(codec.codecId, 0))
     ep.libStart()
     return ep
+
+
+class _LogWriter(pj.LogWriter):  # type: ignore[misc]
+    def write(self, entry: pj.LogEntry) -> None:
+        log.log(logging.ERROR if entry.level <= 1 else logging.INFO, "%s", entry.msg.rstrip())
+
+
+@contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def media_port_range(sip_port: int) -> tuple[int, int]:

@@ -38,12 +38,14 @@ class CallAttempt(models.Model):
     status = models.CharField(
         max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED, db_index=True
     )
+    queued_at = models.DateTimeField(null=True, blank=True)  # last (re-)enqueue of its task
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     engine = models.ForeignKey(EngineProcess, null=True, blank=True, on_delete=models.SET_NULL)
     cli = models.CharField(max_length=20, blank=True)
-    reasons = models.JSONField(default=list, blank=True)
+    reasons = models.JSONField(default=list, blank=True)  # compliance block reasons
+    hangup_cause = models.CharField(max_length=100, blank=True)
     sip_code = models.PositiveSmallIntegerField(null=True, blank=True)
     sip_reason = models.CharField(max_length=200, blank=True)
     disposition = models.CharField(max_length=32, choices=Disposition.choices, blank=True)

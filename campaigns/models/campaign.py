@@ -35,6 +35,11 @@ class Campaign(models.Model):
     max_cps = models.FloatField(default=1.0, validators=[MinValueValidator(0.01)])
     max_concurrent = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
     ring_timeout_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    max_call_s = models.PositiveIntegerField(
+        default=600,
+        validators=[MinValueValidator(1)],
+        help_text="hang up answered calls after this",
+    )
     max_attempts = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     retry_delay_s = models.PositiveIntegerField(default=600)
     agent_url = models.CharField(max_length=500, blank=True, help_text="ws:// or wss:// agent URL")

@@ -35,7 +35,9 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "number"], name="contact_unique_per_campaign")
+            models.UniqueConstraint(
+                fields=["campaign", "number"], name="contact_unique_per_campaign"
+            )
         ]
         indexes = [models.Index(fields=["campaign", "status", "next_attempt_at"])]
 

@@ -6,7 +6,7 @@ from compliance.models import Sender
 
 
 class Trunk(models.Model):
-    """A SIP trunk. Its password is never stored here: TRUNK_<NAME>_PASSWORD (or _FILE) in the env."""
+    """A SIP trunk. Its password is never stored here: env TRUNK_<NAME>_PASSWORD (or _FILE)."""
 
     class Transport(models.TextChoices):
         UDP = "udp"

@@ -12,7 +12,9 @@ class CampaignStateError(Exception):
     """The campaign is not in a state that allows the requested change."""
 
 
-def _transition(*, campaign_id: int, allowed_from: tuple[str, ...], to: str, **extra: object) -> None:
+def _transition(
+    *, campaign_id: int, allowed_from: tuple[str, ...], to: str, **extra: object
+) -> None:
     changed = Campaign.objects.filter(id=campaign_id, status__in=allowed_from).update(
         status=to, **extra
     )
@@ -42,11 +44,15 @@ def campaign_start(*, campaign_id: int) -> None:
 
 def campaign_pause(*, campaign_id: int) -> None:
     """Stop new dials at once; calls already placed finish normally."""
-    _transition(campaign_id=campaign_id, allowed_from=(CampaignStatus.RUNNING,), to=CampaignStatus.PAUSED)
+    _transition(
+        campaign_id=campaign_id, allowed_from=(CampaignStatus.RUNNING,), to=CampaignStatus.PAUSED
+    )
 
 
 def campaign_resume(*, campaign_id: int) -> None:
-    _transition(campaign_id=campaign_id, allowed_from=(CampaignStatus.PAUSED,), to=CampaignStatus.RUNNING)
+    _transition(
+        campaign_id=campaign_id, allowed_from=(CampaignStatus.PAUSED,), to=CampaignStatus.RUNNING
+    )
 
 
 def campaign_stop(*, campaign_id: int) -> None:

@@ -1,0 +1,127 @@
+"""One engine process as the database sees it: a pjsua2 Engine plus the loop that feeds it work,
+writes its events and keeps its heartbeat. Thin: every rule lives in campaigns.services."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from campaigns.services.dialing import engine_take_next
+from campaigns.services.outcomes import attempt_record_event
+from telephony.engine.core import Engine
+from telephony.engine.events import CallEvent
+from telephony.models import EngineProcess
+from telephony.pjsip import MAX_CALLS_PER_PROCESS
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0
+IDLE_POLL_S = 0.05
+
+
+def _bridge_factory() -> object:
+    from telephony.bridge.runner import BridgeRunner
+
+    return BridgeRunner()
+
+
+class EngineHost:
+    def __init__(
+        self, *, host: str, port: int, only_attempt: int | None = None, log_level: int = 1
+    ) -> None:
+        self.only_attempt = only_attempt
+        self._outbox: collections.deque[CallEvent] = collections.deque()
+        self.engine = Engine(
+            host=host,
+            port=port,
+            on_event=self._outbox.append,
+            bridge_factory=_bridge_factory,
+            log_level=log_level,
+        )
+        self.record = EngineProcess.objects.create(
+            name=f"{socket.gethostname()}:{port}:{os.getpid()}:{time.time_ns()}",
+            host=host,
+            pid=os.getpid(),
+            sip_port=port,
+            slots=MAX_CALLS_PER_PROCESS,
+            heartbeat_at=timezone.now(),
+        )
+        self.draining = False
+        self._last_heartbeat = 0.0
+        self._last_poll = 0.0
+
+    def take_work(self) -> bool:
+        """Dial one approved attempt if a slot is free. True if a call was started."""
+        if self.draining or self.engine.free_slots() <= 0:
+            return False
+        job = engine_take_next(engine_id=self.record.pk, only_attempt=self.only_attempt)
+        if job is None:
+            return False
+        self.engine.dial(job)
+        return True
+
+    def flush_events(self) -> None:
+        """Write engine events in order; on a database error keep them for the next round."""
+        while self._outbox:
+            attempt_record_event(event=self._outbox[0])
+            self._outbox.popleft()
+
+    def heartbeat(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        EngineProcess.objects.filter(id=self.record.pk).update(
+            heartbeat_at=timezone.now(), live_calls=self.engine.live_calls, draining=self.draining
+        )
+
+    def step(self) -> bool:
+        """One round of the loop. True if anything happened."""
+        busy = self.engine.step(10)
+        try:
+            self.flush_events()
+            now = time.monotonic()
+            if self.engine.free_slots() > 0 and now - self._last_poll >= IDLE_POLL_S:
+                self._last_poll = now
+                while self.take_work():
+                    busy = True
+            self.heartbeat()
+        except DatabaseError:
+            # The database went away: keep calls up, keep events queued, reconnect next round.
+            log.exception("engine %s: database error; retrying", self.record.name)
+            connection.close()
+            time.sleep(0.2)
+        return busy
+
+    def run(self, *, should_stop: Callable[[], bool], drain_s: float = 30.0) -> None:
+        """Loop until asked to stop, then stop taking work, let live calls end, and shut down."""
+        while not should_stop():
+            self.step()
+        self.draining = True
+        self.heartbeat(force=True)
+        deadline = time.monotonic() + drain_s
+        while self.engine.live_calls and time.monotonic() < deadline:
+            self.step()
+        self.close()
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        close_old_connections()
+        for _ in range(20):
+            try:
+                self.flush_events()
+                EngineProcess.objects.filter(id=self.record.pk).update(
+                    stopped_at=timezone.now(), live_calls=0, draining=True
+                )
+                return
+            except DatabaseError:
+                log.exception("engine %s: could not record shutdown; retrying", self.record.name)
+                connection.close()
+                time.sleep(0.5)

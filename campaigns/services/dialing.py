@@ -1,0 +1,321 @@
+"""The dial pipeline as small steps: dispatch due contacts, claim and check an attempt, hand it to
+an engine, record what the engine reports, and put lost work back.
+
+Every state change is a conditional UPDATE that must change exactly one row; a step that loses the
+race does nothing. That is what makes a redelivered Celery task, a restarted worker or two engines
+looking at the same row harmless: an attempt is INVITEd at most once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.models import (
+    AttemptStatus,
+    CallAttempt,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+)
+from campaigns.models.attempt import FINAL_STATUSES
+from campaigns.services.outcomes import attempt_close
+from compliance.audit import audit_decision
+from compliance.services import Decision, decide
+from telephony.engine.events import DialJob
+from telephony.models import EngineProcess
+
+log = logging.getLogger(__name__)
+
+LIVE_STATUSES = (
+    AttemptStatus.QUEUED,
+    AttemptStatus.DIALING,
+    AttemptStatus.RINGING,
+    AttemptStatus.ANSWERED,
+)
+
+
+# -- dispatch: due contacts -> queued attempts ---------------------------------------------------
+def engine_free_slots(*, now: dt.datetime) -> int:
+    """Free call slots across live engines, less approved attempts no engine has taken yet."""
+    fresh = now - dt.timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_S)
+    engines = EngineProcess.objects.filter(heartbeat_at__gte=fresh, stopped_at=None, draining=False)
+    slots = sum(e.slots - e.live_calls for e in engines)
+    waiting = CallAttempt.objects.filter(
+        status__in=(AttemptStatus.QUEUED, AttemptStatus.DIALING), engine=None
+    ).count()
+    return max(0, slots - waiting)
+
+
+def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
+    """Queue attempts for due contacts of running campaigns, within pacing and engine capacity.
+
+    Returns the new attempt ids; the caller enqueues them once the transaction has committed.
+    """
+    now = now or timezone.now()
+    capacity = engine_free_slots(now=now)
+    created: list[int] = []
+    for campaign in Campaign.objects.filter(status=CampaignStatus.RUNNING).order_by("id"):
+        if capacity <= 0:
+            break
+        live = CallAttempt.objects.filter(campaign=campaign, status__in=LIVE_STATUSES).count()
+        per_tick = max(1, math.floor(campaign.max_cps * settings.DIALER_TICK_SECONDS))
+        budget = min(capacity, campaign.max_concurrent - live, per_tick)
+        if budget <= 0:
+            continue
+        new_ids = _queue_for_campaign(campaign=campaign, budget=budget, now=now)
+        capacity -= len(new_ids)
+        created.extend(new_ids)
+        if not new_ids:
+            campaign_complete_if_done(campaign_id=campaign.pk)
+    return created
+
+
+def _queue_for_campaign(*, campaign: Campaign, budget: int, now: dt.datetime) -> list[int]:
+    due = (
+        Contact.objects.filter(campaign=campaign, status=ContactStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by(F("next_attempt_at").asc(nulls_first=True), "id")
+        .values_list("id", "number", "attempts")[:budget]
+    )
+    created: list[int] = []
+    for contact_id, number, attempts in due:
+        with transaction.atomic():
+            taken = Contact.objects.filter(id=contact_id, status=ContactStatus.PENDING).update(
+                status=ContactStatus.IN_PROGRESS, attempts=attempts + 1
+            )
+            if taken != 1:
+                continue  # another dispatcher got it
+            attempt = CallAttempt.objects.create(
+                campaign=campaign,
+                contact_id=contact_id,
+                attempt_number=attempts + 1,
+                number=number,
+                queued_at=now,
+            )
+        created.append(attempt.pk)
+    return created
+
+
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """A running campaign with no contact left to dial is completed."""
+    if Contact.objects.filter(
+        campaign_id=campaign_id, status__in=(ContactStatus.PENDING, ContactStatus.IN_PROGRESS)
+    ).exists():
+        return False
+    return (
+        Campaign.objects.filter(id=campaign_id, status=CampaignStatus.RUNNING).update(
+            status=CampaignStatus.COMPLETED, finished_at=timezone.now()
+        )
+        == 1
+    )
+
+
+# -- worker: claim, check, approve ---------------------------------------------------------------
+def attempt_claim(*, attempt_id: int) -> str | None:
+    """queued -> dialing for exactly one worker; returns its claim token, or None if it lost."""
+    token = uuid.uuid4().hex
+    changed = CallAttempt.objects.filter(id=attempt_id, status=AttemptStatus.QUEUED).update(
+        status=AttemptStatus.DIALING, claim_token=token, claimed_at=timezone.now()
+    )
+    return token if changed == 1 else None
+
+
+def _choose_cli(*, campaign: Campaign, attempt_id: int) -> str:
+    clis = sorted(campaign.caller_ids.filter(active=True).values_list("number", flat=True))
+    return clis[attempt_id % len(clis)] if clis else ""
+
+
+def attempt_check(
+    *, attempt_id: int, token: str, now: dt.datetime | None = None
+) -> Decision | None:
+    """Run the last-moment compliance check on a claimed attempt and record it.
+
+    Allowed: the attempt is approved for an engine. Blocked, or the check could not run: the
+    attempt is closed as blocked and nothing is dialed (compliance fails closed). None if the
+    claim was lost meanwhile.
+    """
+    now = now or timezone.now()
+    attempt = CallAttempt.objects.select_related("campaign__sender").get(id=attempt_id)
+    campaign = attempt.campaign
+    cli = _choose_cli(campaign=campaign, attempt_id=attempt_id)
+    try:
+        decision = decide(
+            number=attempt.number,
+            purpose=campaign.purpose,
+            category=campaign.category,
+            sender_id=campaign.sender_id,
+            sector=campaign.sender.sector,
+            cli=cli,
+            at=now,
+            owned_clis=set(
+                campaign.sender.caller_ids.filter(active=True).values_list("number", flat=True)
+            ),
+        )
+    except Exception:
+        log.exception("attempt %s: compliance check could not run; not dialing", attempt_id)
+        decision = Decision(
+            number=attempt.number, purpose=campaign.purpose, reasons=("check_unavailable",)
+        )
+    with transaction.atomic():
+        audit_decision(
+            decision=decision,
+            attempt_id=attempt_id,
+            campaign_id=campaign.pk,
+            sender_dlt_id=campaign.sender.dlt_entity_id,
+        )
+        claimed = CallAttempt.objects.filter(
+            id=attempt_id, status=AttemptStatus.DIALING, claim_token=token
+        )
+        if decision.allowed:
+            if claimed.update(approved_at=now, cli=cli) != 1:
+                transaction.set_rollback(True)
+                return None
+        else:
+            if (
+                claimed.update(
+                    status=AttemptStatus.BLOCKED,
+                    disposition="blocked",
+                    reasons=list(decision.reasons),
+                    cli=cli,
+                    ended_at=now,
+                )
+                != 1
+            ):
+                transaction.set_rollback(True)
+                return None
+            attempt_close(attempt_id=attempt_id, now=now)
+    return decision
+
+
+def attempt_process(*, attempt_id: int) -> str:
+    """The worker's whole job for one attempt: claim it, then check it. Safe to run twice."""
+    token = attempt_claim(attempt_id=attempt_id)
+    if token is None:
+        return "not_claimed"
+    decision = attempt_check(attempt_id=attempt_id, token=token)
+    if decision is None:
+        return "claim_lost"
+    return "approved" if decision.allowed else "blocked"
+
+
+# -- engine: take approved work ------------------------------------------------------------------
+def _trunk_password(name: str) -> str:
+    from dialer.env import env_str
+
+    return env_str(f"TRUNK_{name.upper().replace('-', '_')}_PASSWORD", "")
+
+
+def engine_take_next(
+    *, engine_id: int, now: dt.datetime | None = None, only_attempt: int | None = None
+) -> DialJob | None:
+    """Give the oldest approved attempt to this engine, or None when there is none.
+
+    An approval older than DIAL_APPROVAL_MAX_AGE_S is not dialed on: it goes back to the queue
+    to be checked again, so no call is placed on an old compliance answer.
+    """
+    now = now or timezone.now()
+    oldest = now - dt.timedelta(seconds=settings.DIAL_APPROVAL_MAX_AGE_S)
+    candidates = CallAttempt.objects.filter(
+        status=AttemptStatus.DIALING, approved_at__isnull=False, engine=None
+    ).order_by("approved_at", "id")
+    if only_attempt is not None:
+        candidates = candidates.filter(id=only_attempt)
+    for attempt in candidates.select_related("campaign__trunk", "contact")[:5]:
+        if attempt.approved_at and attempt.approved_at < oldest:
+            CallAttempt.objects.filter(
+                id=attempt.pk, engine=None, status=AttemptStatus.DIALING
+            ).update(
+                status=AttemptStatus.QUEUED,
+                approved_at=None,
+                claim_token="",
+                claimed_at=None,
+                queued_at=now,
+            )
+            continue
+        taken = CallAttempt.objects.filter(
+            id=attempt.pk, status=AttemptStatus.DIALING, engine=None
+        ).update(engine_id=engine_id)
+        if taken == 1:
+            return _job_for(attempt)
+    return None
+
+
+def _job_for(attempt: CallAttempt) -> DialJob:
+    campaign = attempt.campaign
+    trunk = campaign.trunk
+    host = trunk.sip_uri.removeprefix("sips:").removeprefix("sip:")
+    target = f"sip:{attempt.number}@{host}"
+    if trunk.transport != "udp":
+        target += f";transport={trunk.transport}"
+    params = {
+        "attemptId": str(attempt.pk),
+        "campaignId": str(campaign.pk),
+        "number": attempt.number,
+        "name": attempt.contact.name,
+        **{str(k): str(v) for k, v in (attempt.contact.fields or {}).items()},
+    }
+    return DialJob(
+        attempt_id=attempt.pk,
+        target_uri=target,
+        cli=attempt.cli,
+        ring_timeout_s=float(campaign.ring_timeout_s),
+        max_call_s=float(min(campaign.max_call_s, settings.MAX_CALL_SECONDS)),
+        agent_url=campaign.agent_url,
+        custom_parameters=params,
+        auth_username=trunk.auth_username,
+        auth_password=_trunk_password(trunk.name) if trunk.auth_username else "",
+    )
+
+
+# -- reaper: put lost work back ------------------------------------------------------------------
+def reap_stale(*, now: dt.datetime | None = None) -> list[int]:
+    """Recover from dead workers and engines. Returns queued attempt ids to (re-)enqueue.
+
+    - a claim whose worker vanished before deciding goes back to the queue (nothing was dialed:
+      engines only take approved attempts);
+    - an attempt held by an engine whose heartbeat stopped is closed as failed (its INVITE may
+      have gone out, so it is never dialed again; the retry policy decides about the contact);
+    - queued attempts older than a few ticks are returned so their Celery task is sent again.
+    """
+    now = now or timezone.now()
+    claim_stale = now - dt.timedelta(seconds=settings.DIAL_CLAIM_STALE_S)
+    CallAttempt.objects.filter(
+        status=AttemptStatus.DIALING, approved_at=None, engine=None, claimed_at__lt=claim_stale
+    ).update(status=AttemptStatus.QUEUED, claim_token="", claimed_at=None, queued_at=now)
+
+    dead_before = now - dt.timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_S)
+    dead_engines = EngineProcess.objects.filter(
+        Q(heartbeat_at__lt=dead_before) | ~Q(stopped_at=None)
+    )
+    orphans = CallAttempt.objects.filter(engine__in=dead_engines).exclude(status__in=FINAL_STATUSES)
+    for attempt_id in orphans.values_list("id", flat=True):
+        with transaction.atomic():
+            closed = (
+                CallAttempt.objects.filter(id=attempt_id)
+                .exclude(status__in=FINAL_STATUSES)
+                .update(
+                    status=AttemptStatus.FAILED,
+                    disposition="failed",
+                    ended_at=now,
+                    hangup_cause="engine_lost",
+                )
+            )
+            if closed == 1:
+                attempt_close(attempt_id=attempt_id, now=now)
+    lost = now - dt.timedelta(seconds=settings.DIAL_REQUEUE_AFTER_S)
+    resend = list(
+        CallAttempt.objects.filter(status=AttemptStatus.QUEUED, queued_at__lt=lost).values_list(
+            "id", flat=True
+        )
+    )
+    CallAttempt.objects.filter(id__in=resend, status=AttemptStatus.QUEUED).update(queued_at=now)
+    return resend

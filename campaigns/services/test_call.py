@@ -1,0 +1,141 @@
+"""One-off test calls (manage.py dial) through the same attempt pipeline as campaigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import (
+    AttemptStatus,
+    CallAttempt,
+    CallerId,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactList,
+    ContactStatus,
+    Trunk,
+)
+from campaigns.models.attempt import FINAL_STATUSES
+from compliance.models import Purpose, Sector, Sender
+from compliance.numbers import InvalidNumber, cli_series, to_e164
+
+_SIP_URI = re.compile(r"^sips?:(?:[^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:;[^\s]*)?$")
+
+
+class TestCallError(ValueError):
+    """The test call's arguments are not usable."""
+
+    __test__ = False  # not a pytest test class
+
+
+def _normalise(number: str) -> str:
+    try:
+        return to_e164(number, region="IN")
+    except InvalidNumber:
+        return number.strip()  # the compliance gate will block it as invalid_number
+
+
+@transaction.atomic
+def test_call_prepare(
+    *,
+    number: str,
+    trunk_uri: str,
+    cli: str,
+    purpose: str,
+    sender_dlt_id: str,
+    sector: str,
+    category: int | None,
+    ring_timeout_s: int,
+    max_call_s: int,
+    agent_url: str,
+) -> int:
+    """Create (or reuse) the sender, trunk, caller ID and test campaign; return a queued attempt."""
+    if not _SIP_URI.match(trunk_uri):
+        raise TestCallError(f"--trunk {trunk_uri!r} is not a SIP URI like sip:host:port")
+    if purpose not in Purpose.values:
+        raise TestCallError(f"--purpose must be one of {', '.join(Purpose.values)}")
+    if sector not in Sector.values:
+        raise TestCallError(f"--sector must be one of {', '.join(Sector.values)}")
+    if category is not None and not 1 <= category <= 8:
+        raise TestCallError("--category must be 1-8")
+    if agent_url and not agent_url.startswith(("ws://", "wss://")):
+        raise TestCallError("--agent must be a ws:// or wss:// URL")
+    if not re.fullmatch(r"\+?\d{3,15}", cli):
+        raise TestCallError(f"--cli {cli!r} is not a number")
+
+    sender, _ = Sender.objects.get_or_create(
+        dlt_entity_id=sender_dlt_id, defaults={"name": sender_dlt_id, "sector": sector}
+    )
+    if sender.sector != sector:
+        Sender.objects.filter(id=sender.pk).update(sector=sector)
+    trunk, _ = Trunk.objects.get_or_create(
+        sip_uri=trunk_uri,
+        defaults={"name": "test-" + re.sub(r"[^a-z0-9]+", "-", trunk_uri.lower()).strip("-")},
+    )
+    caller_id, _ = CallerId.objects.get_or_create(
+        number=cli, defaults={"sender": sender, "trunk": trunk, "series": cli_series(cli)}
+    )
+    if caller_id.sender_id != sender.pk:
+        raise TestCallError(f"caller ID {cli} belongs to another sender ({caller_id.sender})")
+    campaign, _ = Campaign.objects.get_or_create(
+        name=f"Test calls {sender_dlt_id} {purpose} {trunk.name}",
+        sender=sender,
+        purpose=purpose,
+        trunk=trunk,
+        category=category,
+        ring_timeout_s=ring_timeout_s,
+        max_call_s=max_call_s,
+        agent_url=agent_url,
+        defaults={"status": CampaignStatus.STOPPED},
+    )
+    campaign.caller_ids.set([caller_id])
+    contact_list, _ = ContactList.objects.get_or_create(campaign=campaign, name="test calls")
+    contact, _ = Contact.objects.get_or_create(
+        campaign=campaign, number=_normalise(number), defaults={"contact_list": contact_list}
+    )
+    Contact.objects.filter(id=contact.pk).update(
+        status=ContactStatus.IN_PROGRESS, attempts=contact.attempts + 1
+    )
+    attempt = CallAttempt.objects.create(
+        campaign=campaign,
+        contact=contact,
+        attempt_number=contact.attempts + 1,
+        number=contact.number,
+        queued_at=timezone.now(),
+    )
+    return attempt.pk
+
+
+def attempt_is_final(*, attempt_id: int) -> bool:
+    status = CallAttempt.objects.filter(id=attempt_id).values_list("status", flat=True).first()
+    return status in FINAL_STATUSES
+
+
+def attempt_result(*, attempt_id: int) -> dict[str, object]:
+    """The test call's outcome as the dial command prints it."""
+    a = CallAttempt.objects.get(id=attempt_id)
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    result: dict[str, object] = {
+        "attempt_id": a.pk,
+        "number": a.number,
+        "status": a.status,
+        "disposition": a.disposition or None,
+        "sip_code": a.sip_code,
+        "sip_reason": a.sip_reason or None,
+        "pdd_ms": a.pdd_ms,
+        "cli": a.cli or None,
+        "invite_at": iso(a.invite_at),
+        "answered_at": iso(a.answered_at),
+        "ended_at": iso(a.ended_at),
+        "duration_s": a.duration_s,
+        "hangup_cause": a.hangup_cause or None,
+        "reasons": list(a.reasons) if a.status == AttemptStatus.BLOCKED else [],
+    }
+    return result

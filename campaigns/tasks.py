@@ -1,0 +1,47 @@
+"""Celery tasks: thin wrappers over campaigns.services, with plain ids as arguments."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+
+from campaigns.services.dialing import attempt_process, dispatch_due, reap_stale
+
+
+def _enqueue_after_commit(attempt_ids: list[int]) -> None:
+    for attempt_id in attempt_ids:
+        transaction.on_commit(lambda a=attempt_id: dial_attempt.delay(a))
+
+
+@shared_task(name="campaigns.dispatch", queue="dialer", ignore_result=True)
+def dispatch() -> int:
+    """Queue attempts for due contacts (beat runs this every tick)."""
+    with transaction.atomic():
+        created = dispatch_due()
+        _enqueue_after_commit(created)
+    return len(created)
+
+
+# Idempotent by construction (the claim is a conditional UPDATE), so a redelivered or repeated
+# task is harmless: acks_late lets a killed worker's task come back instead of being lost.
+@shared_task(
+    name="campaigns.dial_attempt",
+    queue="dialer",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def dial_attempt(attempt_id: int) -> str:
+    return attempt_process(attempt_id=attempt_id)
+
+
+@shared_task(name="campaigns.reap", queue="dialer", ignore_result=True)
+def reap() -> int:
+    """Put back work lost to dead workers and engines."""
+    with transaction.atomic():
+        resend = reap_stale()
+        _enqueue_after_commit(resend)
+    return len(resend)

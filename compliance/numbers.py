@@ -1,0 +1,58 @@
+"""Number parsing and caller-ID series, on phonenumbers rather than hand-made prefix tables."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+
+class InvalidNumber(ValueError):
+    pass
+
+
+def to_e164(raw: str, *, region: str) -> str:
+    """Normalise a number given as E.164, national or with a trunk 0; raise InvalidNumber if bad."""
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"{raw!r} is not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"{raw!r} is not a valid number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+
+
+def time_zone_of(e164: str, *, fallback: str) -> str:
+    """The callee's zone; a number spanning several zones (or none known) uses the fallback."""
+    zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164))
+    if len(zones) == 1 and zones[0] != "Etc/Unknown":
+        # phonenumbers still names India's zone by its old alias.
+        return "Asia/Kolkata" if zones[0] == "Asia/Calcutta" else zones[0]
+    return fallback
+
+
+def cli_series(cli: str) -> str:
+    """The Indian numbering series a caller ID belongs to: '140', '1600', 'mobile' or 'other'."""
+    digits = "".join(ch for ch in cli if ch.isdigit())
+    if cli.strip().startswith("+91") or (len(digits) == 12 and digits.startswith("91")):
+        digits = digits[2:]
+    elif digits.startswith("0"):
+        digits = digits[1:]
+    if digits.startswith("140") and len(digits) == 10:
+        return "140"
+    if digits.startswith("1600") and len(digits) == 10:
+        return "1600"
+    try:
+        parsed = phonenumbers.parse(digits, "IN")
+    except phonenumbers.NumberParseException:
+        return "other"
+    kind = phonenumbers.number_type(parsed)
+    if phonenumbers.is_valid_number(parsed) and kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        return "mobile"
+    return "other"

@@ -1,0 +1,329 @@
+"""One pjsua2 engine: at most 4 calls in one process, driven by step() from the process's loop.
+
+The engine takes plain DialJobs and reports plain CallEvents through a callback; it knows nothing
+of campaigns or the database. pjsua2 callbacks only snapshot what happened into a list; step()
+turns those notes into state changes and events outside of pjsua2's own call stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pjsua2 as pj
+
+from telephony.engine.events import CallEvent, DialJob
+from telephony.engine.outcomes import disposition_for
+from telephony.engine.tap import BridgeTap
+from telephony.pjsip import MAX_CALLS_PER_PROCESS, media_port_range, start_endpoint
+
+log = logging.getLogger(__name__)
+
+_MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
+
+
+@dataclass(frozen=True)
+class _Note:
+    attempt_id: int
+    kind: str  # state, media, response
+    state: int = 0
+    sip_code: int = 0
+    sip_reason: str = ""
+    audio_active: bool = False
+
+
+class _Call(pj.Call):  # type: ignore[misc]
+    """Thin: every callback becomes a _Note; nothing else happens here."""
+
+    def __init__(self, notes: list[_Note], account: pj.Account, attempt_id: int) -> None:
+        super().__init__(account)
+        self._notes = notes
+        self.attempt_id = attempt_id
+
+    def onCallState(self, prm: Any) -> None:
+        ci = self.getInfo()
+        self._notes.append(
+            _Note(self.attempt_id, "state", ci.state, ci.lastStatusCode, ci.lastReason)
+        )
+
+    def onCallMediaState(self, prm: Any) -> None:
+        ci = self.getInfo()
+        active = any(
+            m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+            for m in ci.media
+        )
+        self._notes.append(_Note(self.attempt_id, "media", audio_active=active))
+
+    def onCallTsxState(self, prm: Any) -> None:
+        tsx = prm.e.body.tsxState.tsx
+        if tsx.method == "INVITE" and tsx.statusCode >= 100:
+            self._notes.append(_Note(self.attempt_id, "response", sip_code=tsx.statusCode))
+
+
+@dataclass
+class _Live:
+    job: DialJob
+    call: _Call
+    account_key: tuple[str, str]
+    invite_mono: float
+    ringing: bool = False
+    answered_mono: float | None = None
+    audio_active: bool = False
+    response_seen: bool = False
+    ring_timed_out: bool = False
+    hangup_sent: bool = False
+    hangup_cause: str = ""
+    tap: BridgeTap | None = None
+    session: Any = None  # a bridge session (telephony.bridge), when an agent is attached
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        on_event: Callable[[CallEvent], None],
+        bridge_factory: Callable[[], Any] | None = None,
+        log_level: int = 1,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._on_event = on_event
+        self._bridge_factory = bridge_factory
+        self._bridge: Any = None
+        self._notes: list[_Note] = []
+        self._live: dict[int, _Live] = {}
+        self._accounts: dict[tuple[str, str], pj.Account] = {}
+        self._ep = start_endpoint(
+            host=host, port=port, user_agent="dialer-engine", log_level=log_level
+        )
+
+    # -- capacity -----------------------------------------------------------------------------
+    @property
+    def live_calls(self) -> int:
+        return len(self._live)
+
+    def free_slots(self) -> int:
+        return MAX_CALLS_PER_PROCESS - len(self._live)
+
+    # -- commands -----------------------------------------------------------------------------
+    def dial(self, job: DialJob) -> bool:
+        """Send the INVITE. False (and an 'ended' event) when it could not be sent."""
+        if self.free_slots() <= 0:
+            raise RuntimeError("engine is full; take work only when a slot is free")
+        key = (job.cli, job.auth_username)
+        call = _Call(self._notes, self._account_for(job, key), job.attempt_id)
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        pai = pj.SipHeader()
+        pai.hName = "P-Asserted-Identity"
+        pai.hValue = f"<sip:{job.cli}@{self.host}>"
+        prm.txOption.headers.append(pai)
+        live = _Live(job=job, call=call, account_key=key, invite_mono=time.monotonic())
+        self._live[job.attempt_id] = live
+        try:
+            call.makeCall(job.target_uri, prm)
+        except pj.Error as exc:
+            log.warning("attempt %s: INVITE not sent: %s", job.attempt_id, exc.info())
+            del self._live[job.attempt_id]
+            self._emit(
+                CallEvent(
+                    job.attempt_id,
+                    "ended",
+                    _now(),
+                    disposition="failed",
+                    hangup_cause=f"invite_not_sent: {exc.reason}",
+                )
+            )
+            return False
+        self._emit(CallEvent(job.attempt_id, "invite_sent", _now()))
+        return True
+
+    def hangup(self, attempt_id: int, cause: str) -> None:
+        live = self._live.get(attempt_id)
+        if live is None or live.hangup_sent:
+            return
+        live.hangup_sent = True
+        live.hangup_cause = live.hangup_cause or cause
+        try:
+            live.call.hangup(pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.info("attempt %s: hangup: %s", attempt_id, exc.info())
+
+    def hangup_all(self, cause: str) -> None:
+        for attempt_id in list(self._live):
+            self.hangup(attempt_id, cause)
+
+    # -- the loop's unit of work --------------------------------------------------------------
+    def step(self, timeout_ms: int = 10) -> bool:
+        """Poll SIP and media once, apply what happened, enforce timers. True if anything moved."""
+        self._ep.libHandleEvents(timeout_ms)
+        notes, self._notes[:] = list(self._notes), []
+        for note in notes:
+            self._apply(note)
+        self._enforce_timers()
+        return bool(notes)
+
+    def shutdown(self, *, grace_s: float = 5.0) -> None:
+        """Hang up everything, wait for the calls to end, then tear pjsua2 down in a safe order."""
+        self.hangup_all("engine_shutdown")
+        deadline = time.monotonic() + grace_s
+        while self._live and time.monotonic() < deadline:
+            self.step(20)
+        for live in list(self._live.values()):
+            self._finish(live, sip_code=None, sip_reason="engine shutdown")
+        if self._bridge is not None:
+            self._bridge.shutdown()
+        for account in self._accounts.values():
+            account.shutdown()
+        self._accounts.clear()
+        # Calls and media ports must be gone before libDestroy, or pjmedia aborts the process.
+        self._ep.libDestroy()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _emit(self, event: CallEvent) -> None:
+        self._on_event(event)
+
+    def _account_for(self, job: DialJob, key: tuple[str, str]) -> pj.Account:
+        account = self._accounts.get(key)
+        if account is not None:
+            return account
+        # One account per presented CLI (pjsua puts the account's URI in From); evict idle ones.
+        in_use = {live.account_key for live in self._live.values()}
+        idle = [k for k in self._accounts if k not in in_use]
+        while len(self._accounts) >= _MAX_ACCOUNTS and idle:
+            self._accounts.pop(idle.pop(0)).shutdown()
+        cfg = pj.AccountConfig()
+        cfg.idUri = f"sip:{job.cli}@{self.host}"
+        rtp_port, rtp_range = media_port_range(self.port)
+        cfg.mediaConfig.transportConfig.port = rtp_port
+        cfg.mediaConfig.transportConfig.portRange = rtp_range
+        cfg.mediaConfig.transportConfig.boundAddress = self.host
+        if job.auth_username:
+            cfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", job.auth_username, 0, job.auth_password)
+            )
+        account = pj.Account()
+        account.create(cfg)
+        self._accounts[key] = account
+        return account
+
+    def _apply(self, note: _Note) -> None:
+        live = self._live.get(note.attempt_id)
+        if live is None:
+            return
+        if note.kind == "response":
+            live.response_seen = True
+        elif note.kind == "media":
+            live.audio_active = note.audio_active
+            if live.answered_mono is not None:
+                self._attach_agent(live)
+        elif note.state == pj.PJSIP_INV_STATE_EARLY and note.sip_code in (180, 183):
+            live.response_seen = True
+            if not live.ringing:
+                live.ringing = True
+                pdd = round((time.monotonic() - live.invite_mono) * 1000)
+                self._emit(
+                    CallEvent(
+                        live.job.attempt_id,
+                        "ringing",
+                        _now(),
+                        sip_code=note.sip_code,
+                        sip_reason=note.sip_reason,
+                        pdd_ms=pdd,
+                    )
+                )
+        elif note.state == pj.PJSIP_INV_STATE_CONFIRMED and live.answered_mono is None:
+            live.answered_mono = time.monotonic()
+            self._emit(CallEvent(live.job.attempt_id, "answered", _now(), sip_code=200))
+            self._attach_agent(live)
+        elif note.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._finish(live, sip_code=note.sip_code or None, sip_reason=note.sip_reason)
+
+    def _attach_agent(self, live: _Live) -> None:
+        if not live.job.agent_url or live.session is not None or not live.audio_active:
+            return
+        if self._bridge is None:
+            if self._bridge_factory is None:
+                return
+            self._bridge = self._bridge_factory()
+        from telephony.bridge.runner import StreamInfo  # the bridge is only loaded when used
+
+        live.session = self._bridge.open(
+            url=live.job.agent_url,
+            stream=StreamInfo(
+                call_sid=f"CA{live.job.attempt_id:032d}",
+                account_sid="AC" + "0" * 32,
+                stream_sid="",
+                custom_parameters=live.job.custom_parameters,
+            ),
+        )
+        try:
+            media = live.call.getAudioMedia(-1)
+            live.tap = BridgeTap(live.session, f"tap{live.job.attempt_id}")
+            media.startTransmit(live.tap)
+            live.tap.startTransmit(media)
+        except pj.Error as exc:
+            log.warning(
+                "attempt %s: could not attach the agent: %s", live.job.attempt_id, exc.info()
+            )
+            self.hangup(live.job.attempt_id, "bridge_failed")
+
+    def _enforce_timers(self) -> None:
+        now = time.monotonic()
+        for attempt_id, live in list(self._live.items()):
+            if live.hangup_sent:
+                continue
+            if live.answered_mono is None:
+                if now - live.invite_mono >= live.job.ring_timeout_s:
+                    live.ring_timed_out = True
+                    self.hangup(attempt_id, "ring_timeout")
+            elif now - live.answered_mono >= live.job.max_call_s:
+                self.hangup(attempt_id, "max_duration")
+            elif live.session is not None and live.session.hangup_requested():
+                self.hangup(attempt_id, f"agent:{live.session.hangup_reason or 'closed'}")
+
+    def _finish(self, live: _Live, *, sip_code: int | None, sip_reason: str) -> None:
+        self._live.pop(live.job.attempt_id, None)
+        answered = live.answered_mono is not None
+        duration = round(time.monotonic() - live.answered_mono, 3) if live.answered_mono else None
+        frames_to = frames_from = 0
+        if live.session is not None:
+            live.session.close()
+            frames_to = live.session.frames_to_agent
+            frames_from = live.session.frames_from_agent
+        # Drop our references: the tap leaves the conference bridge here, before the call object.
+        live.tap = None
+        live.session = None
+        cause = live.hangup_cause or ("remote_hangup" if answered else "")
+        disposition = disposition_for(
+            answered=answered,
+            sip_code=sip_code,
+            ring_timed_out=live.ring_timed_out,
+            response_seen=live.response_seen,
+        )
+        self._emit(
+            CallEvent(
+                live.job.attempt_id,
+                "ended",
+                _now(),
+                sip_code=200 if answered else sip_code,
+                sip_reason="OK" if answered else sip_reason,
+                disposition=disposition,
+                duration_s=duration,
+                frames_to_agent=frames_to,
+                frames_from_agent=frames_from,
+                hangup_cause=cause,
+            )
+        )

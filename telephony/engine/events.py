@@ -1,0 +1,36 @@
+"""Plain commands into the engine and plain events out of it: no pjsua2, no Django."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DialJob:
+    attempt_id: int
+    target_uri: str  # sip:+919876543210@carrier:5060
+    cli: str  # presented in From and P-Asserted-Identity
+    ring_timeout_s: float
+    max_call_s: float
+    agent_url: str = ""
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    auth_username: str = ""
+    auth_password: str = ""
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """What happened to a call. kind: invite_sent, ringing, answered or ended."""
+
+    attempt_id: int
+    kind: str
+    at: dt.datetime
+    sip_code: int | None = None
+    sip_reason: str = ""
+    pdd_ms: int | None = None
+    disposition: str = ""
+    duration_s: float | None = None
+    frames_to_agent: int = 0
+    frames_from_agent: int = 0
+    hangup_cause: str = ""
