@@ -75,8 +75,8 @@ class Command(BaseCommand):
             "--drain-seconds",
             str(opts["drain_seconds"]),
         ]
-        # Children get SIGTERM from us, not from the terminal's process group.
-        return subprocess.Popen(cmd, start_new_session=True)
+        # Same process group: a group-wide SIGTERM (Ctrl-C, a service manager) drains them all.
+        return subprocess.Popen(cmd)
 
     def _supervise(self, opts: dict[str, Any], stop: dict[str, bool]) -> None:
         ports = [opts["base_port"] + i for i in range(opts["processes"])]

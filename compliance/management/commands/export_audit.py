@@ -1,0 +1,50 @@
+"""python manage.py export_audit [--format csv|jsonl] [--since ISO] [--until ISO] [--campaign ID]
+[--number E164] [--out FILE]"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from compliance.exports import audit_export, audit_select
+
+
+def _when(value: str | None, flag: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{flag} {value!r} is not an ISO 8601 time", returncode=2) from exc
+    if parsed.tzinfo is None:
+        raise CommandError(f"{flag} {value!r} needs a UTC offset (e.g. +05:30 or Z)", returncode=2)
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Export the compliance audit log as CSV or JSON lines."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+        parser.add_argument("--since")
+        parser.add_argument("--until")
+        parser.add_argument("--campaign", type=int)
+        parser.add_argument("--number")
+        parser.add_argument("--out", help="file to write (default: standard output)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        entries = audit_select(
+            since=_when(opts["since"], "--since"),
+            until=_when(opts["until"], "--until"),
+            campaign_id=opts["campaign"],
+            number=opts["number"],
+        )
+        if opts["out"]:
+            with open(opts["out"], "w", newline="") as out:
+                count = audit_export(entries=entries, out=out, fmt=opts["format"])
+            self.stderr.write(f"{count} audit entries written to {opts['out']}")
+        else:
+            audit_export(entries=entries, out=sys.stdout, fmt=opts["format"])

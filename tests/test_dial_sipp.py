@@ -1,0 +1,153 @@
+"""manage.py dial against SIPp: every disposition, its SIP code and a measured PDD."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from campaigns.models import CallAttempt
+from compliance.models import AuditEntry
+from compliance.registry import registry_replace
+from tests.sipp_harness import SippUAS, free_udp_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "dial", *args],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def dial_json(env: dict[str, str], number: str, trunk: str, *extra: str) -> dict:
+    done = dial(env, number, "--trunk", trunk, "--cli", "+911600123456",
+                "--purpose", "transactional", "--sector", "bfsi", "--json", *extra)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+REJECTIONS = [
+    (486, "Busy Here", "busy"),
+    (600, "Busy Everywhere", "busy"),
+    (603, "Decline", "rejected"),
+    (404, "Not Found", "invalid_number"),
+    (484, "Address Incomplete", "invalid_number"),
+    (480, "Temporarily Unavailable", "no_answer"),
+    (408, "Request Timeout", "no_answer"),
+    (503, "Service Unavailable", "failed"),
+    (500, "Server Internal Error", "failed"),
+]
+
+
+@pytest.mark.parametrize(("code", "reason", "disposition"), REJECTIONS)
+def test_final_response_maps_to_disposition(
+    subprocess_env: dict[str, str], tmp_path: Path, code: int, reason: str, disposition: str
+) -> None:
+    with SippUAS("uas_reject.xml", keys={"code": str(code), "reason": reason},
+                 workdir=tmp_path) as uas:  # fmt: skip
+        result = dial_json(subprocess_env, "+919876543210", uas.uri)
+        assert len(uas.invites()) == 1
+    assert result["disposition"] == disposition
+    assert result["sip_code"] == code
+    assert result["pdd_ms"] is not None and 0 <= result["pdd_ms"] < 2000  # 180 came first
+    assert result["answered_at"] is None
+
+
+def test_answered_call_records_pdd_answer_and_duration(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "9876543210", uas.uri, "--max-seconds", "2")
+        invites = uas.invites()
+    assert result["disposition"] == "answered"
+    assert result["sip_code"] == 200
+    assert result["number"] == "+919876543210"
+    assert result["pdd_ms"] is not None
+    assert result["answered_at"] and result["ended_at"]
+    assert 1.5 <= result["duration_s"] <= 4
+    assert invites == ["sip:+919876543210@127.0.0.1:" + uas.uri.rsplit(":", 1)[1]]
+    attempt = CallAttempt.objects.get(id=result["attempt_id"])
+    assert attempt.status == "ended" and attempt.cli == "+911600123456"
+    kinds = list(AuditEntry.objects.filter(attempt_id=attempt.pk).values_list("kind", flat=True))
+    assert kinds == ["decision", "outcome"]
+
+
+def test_early_media_then_answer_is_answered(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SippUAS("uas_early_media.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "+919876543211", uas.uri, "--max-seconds", "1")
+    assert result["disposition"] == "answered"
+    assert result["sip_code"] == 200
+    assert result["pdd_ms"] is not None  # measured to the 183
+
+
+def test_ring_timeout_cancels_and_is_no_answer(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SippUAS("uas_no_answer.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "+919876543212", uas.uri, "--ring-timeout", "2")
+        cancels = uas.cancels()
+    assert result["disposition"] == "no_answer"
+    assert result["sip_code"] == 487
+    assert result["hangup_cause"] == "ring_timeout"
+    assert cancels == 1
+    assert (
+        1.9
+        <= (
+            dt.datetime.fromisoformat(result["ended_at"])
+            - dt.datetime.fromisoformat(result["invite_at"])
+        ).total_seconds()
+        < 4
+    )
+
+
+def test_nothing_listening_is_failed(subprocess_env: dict[str, str]) -> None:
+    result = dial_json(subprocess_env, "+919876543213", f"sip:127.0.0.1:{free_udp_port()}",
+                       "--ring-timeout", "2")  # fmt: skip
+    assert result["disposition"] == "failed"
+
+
+def test_promotional_call_to_fully_blocked_number_is_blocked_and_not_dialed(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    registry_replace(rows=[("+919876500000", "0")], as_of=dt.datetime.now(dt.UTC))
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        done = dial(subprocess_env, "+919876500000", "--trunk", uas.uri, "--cli", "+911401234567",
+                    "--purpose", "promotional", "--category", "3", "--json")  # fmt: skip
+        invites = uas.invites()
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["disposition"] == "blocked"
+    assert "dnd_fully_blocked" in result["reasons"]
+    assert result["sip_code"] is None and result["pdd_ms"] is None
+    assert invites == []
+    decision = AuditEntry.objects.get(attempt_id=result["attempt_id"], kind="decision")
+    assert decision.allowed is False and "dnd_fully_blocked" in decision.reasons
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["+919876543210", "--trunk", "not-a-uri", "--cli", "+911401234567"], "SIP URI"),
+        (["+919876543210", "--trunk", "sip:127.0.0.1:5060", "--cli", "abc"], "not a number"),
+        (
+            ["+919876543210", "--trunk", "sip:127.0.0.1:5060", "--cli", "1", "--purpose", "x"],
+            "invalid choice",
+        ),
+        (["+919876543210", "--cli", "+911401234567"], "--trunk"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(
+    subprocess_env: dict[str, str], args: list[str], message: str
+) -> None:
+    done = dial(subprocess_env, *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
