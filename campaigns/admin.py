@@ -1,0 +1,295 @@
+"""Admin for trunks, caller IDs, campaigns, contacts and attempts. Rules live in services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from campaigns.models import (
+    CallAttempt,
+    CallerId,
+    Campaign,
+    Contact,
+    ContactList,
+    ContactStatus,
+    Trunk,
+)
+from campaigns.selectors import campaign_contact_counts, campaign_disposition_counts
+from campaigns.services.contacts_import import contacts_import
+from campaigns.services.lifecycle import (
+    CampaignStateError,
+    campaign_pause,
+    campaign_resume,
+    campaign_start,
+    campaign_stop,
+)
+
+
+@admin.register(Trunk)
+class TrunkAdmin(admin.ModelAdmin):
+    list_display = ("name", "sip_uri", "transport", "max_cps", "max_channels", "enabled")
+    list_filter = ("enabled", "transport")
+    search_fields = ("name", "sip_uri")
+
+
+@admin.register(CallerId)
+class CallerIdAdmin(admin.ModelAdmin):
+    list_display = ("number", "series", "sender", "trunk", "active")
+    list_filter = ("active", "sender", "trunk")
+    list_select_related = ("sender", "trunk")
+    search_fields = ("number",)
+    readonly_fields = ("series",)
+
+
+def _count_of(model: type[Contact] | type[CallAttempt], **filters: Any) -> Subquery:
+    # A subquery per count: joining both contacts and attempts would multiply the rows.
+    rows = (
+        model.objects.filter(campaign=OuterRef("pk"), **filters)
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Subquery(rows, output_field=IntegerField())
+
+
+def _table(counts: dict[str, int], empty: str) -> SafeString:
+    if not counts:
+        return format_html("<p>{}</p>", empty)
+    largest_first = sorted(counts.items(), key=lambda item: item[1], reverse=True)
+    rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", largest_first)
+    return format_html("<table><tbody>{}</tbody></table>", rows)
+
+
+def _lifecycle_action(
+    step: Callable[..., None], verb: str, past: str
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Campaign]], None]:
+    def action(
+        modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]
+    ) -> None:
+        done = 0
+        for campaign in queryset:
+            try:
+                step(campaign_id=campaign.pk)
+            except CampaignStateError as exc:
+                modeladmin.message_user(request, f"{campaign}: {exc}", level=messages.ERROR)
+            else:
+                done += 1
+        if done:
+            modeladmin.message_user(
+                request, f"{past.capitalize()} {done} campaign(s).", level=messages.SUCCESS
+            )
+
+    action.__name__ = f"{step.__name__.removeprefix('campaign_')}_campaigns"
+    return admin.action(description=f"{verb.capitalize()} selected campaigns")(action)
+
+
+class UploadContactsForm(forms.Form):
+    file = forms.FileField(help_text="CSV, UTF-8, with a header: number (or phone/msisdn), name, …")
+    list_name = forms.CharField(max_length=200)
+    skip_invalid = forms.BooleanField(
+        required=False,
+        help_text="Import the valid rows and skip invalid ones, instead of rejecting the file.",
+    )
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "status",
+        "purpose",
+        "sender",
+        "trunk",
+        "contacts_total",
+        "contacts_pending",
+        "attempts_total",
+        "created_at",
+    )
+    list_filter = ("status", "purpose", "sender")
+    list_select_related = ("sender", "trunk")
+    search_fields = ("name",)
+    filter_horizontal = ("caller_ids",)
+    # Status moves only through the lifecycle actions, which know the allowed transitions.
+    readonly_fields = (
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "upload_contacts",
+        "contacts_panel",
+        "dispositions_panel",
+    )
+    actions = (
+        _lifecycle_action(campaign_start, "start", "started"),
+        _lifecycle_action(campaign_pause, "pause", "paused"),
+        _lifecycle_action(campaign_resume, "resume", "resumed"),
+        _lifecycle_action(campaign_stop, "stop", "stopped"),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_contacts=_count_of(Contact),
+                n_pending=_count_of(Contact, status=ContactStatus.PENDING),
+                n_attempts=_count_of(CallAttempt),
+            )
+        )
+
+    @admin.display(description="contacts", ordering="n_contacts")
+    def contacts_total(self, obj: Campaign) -> int:
+        return getattr(obj, "n_contacts", None) or 0
+
+    @admin.display(description="pending", ordering="n_pending")
+    def contacts_pending(self, obj: Campaign) -> int:
+        return getattr(obj, "n_pending", None) or 0
+
+    @admin.display(description="attempts", ordering="n_attempts")
+    def attempts_total(self, obj: Campaign) -> int:
+        return getattr(obj, "n_attempts", None) or 0
+
+    @admin.display(description="Dispositions")
+    def dispositions_panel(self, obj: Campaign) -> SafeString:
+        return _table(campaign_disposition_counts(campaign_id=obj.pk), "No call attempts yet.")
+
+    @admin.display(description="Contacts")
+    def contacts_panel(self, obj: Campaign) -> SafeString:
+        return _table(campaign_contact_counts(campaign_id=obj.pk), "No contacts yet.")
+
+    @admin.display(description="Upload contacts")
+    def upload_contacts(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "Save the campaign first."
+        url = reverse("admin:campaigns_campaign_upload_contacts", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Upload contacts (CSV)</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+        upload = path(
+            "<int:campaign_id>/upload-contacts/",
+            self.admin_site.admin_view(self.upload_contacts_view),
+            name="campaigns_campaign_upload_contacts",
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_contacts_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        report = None
+        if request.method == "POST":
+            form = UploadContactsForm(request.POST, request.FILES)
+            if form.is_valid():
+                report = contacts_import(
+                    campaign_id=campaign.pk,
+                    list_name=form.cleaned_data["list_name"],
+                    data=form.cleaned_data["file"].read(),
+                    skip_invalid=form.cleaned_data["skip_invalid"],
+                )
+        else:
+            form = UploadContactsForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Upload contacts to {campaign}",
+            "opts": self.opts,
+            "original": campaign,
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/upload_contacts.html", context)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ("name", "campaign", "contact_count", "created_at")
+    list_filter = ("campaign",)
+    list_select_related = ("campaign",)
+    search_fields = ("name",)
+    readonly_fields = ("campaign", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ContactList]:
+        return super().get_queryset(request).annotate(n_contacts=Count("contacts"))
+
+    @admin.display(description="contacts", ordering="n_contacts")
+    def contact_count(self, obj: ContactList) -> int:
+        return getattr(obj, "n_contacts", None) or 0
+
+    # Lists come from contacts_import; deleting one would cascade into call history.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ContactList | None = None) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "name",
+        "campaign",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_disposition",
+    )
+    list_filter = ("status", "campaign")
+    list_select_related = ("campaign",)
+    search_fields = ("number", "name")
+    # Dialing state belongs to the dispatcher; only the descriptive fields are editable here.
+    readonly_fields = (
+        "campaign",
+        "contact_list",
+        "number",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_disposition",
+    )
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        return False
+
+
+@admin.register(CallAttempt)
+class CallAttemptAdmin(admin.ModelAdmin):
+    """What happened on each call: a record, never edited by hand."""
+
+    list_display = (
+        "number",
+        "status",
+        "disposition",
+        "sip_code",
+        "pdd_ms",
+        "duration_s",
+        "created_at",
+    )
+    list_filter = ("status", "disposition", "campaign", "created_at")
+    search_fields = ("number",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CallAttempt | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CallAttempt | None = None) -> bool:
+        return False

@@ -1,0 +1,79 @@
+"""Plain factory functions for tests: each builds one saved object with sensible, unique defaults.
+
+Every keyword override is passed to the model as is; related objects are created when not given.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from campaigns.models import CallAttempt, CallerId, Campaign, Contact, ContactList, Trunk
+from compliance.models import Purpose, Sender
+
+_seq = itertools.count(1)
+
+
+def make_sender(**overrides: Any) -> Sender:
+    n = next(_seq)
+    values: dict[str, Any] = {"dlt_entity_id": f"1101{n:014d}", "name": f"Sender {n}"}
+    return Sender.objects.create(**(values | overrides))
+
+
+def make_trunk(**overrides: Any) -> Trunk:
+    n = next(_seq)
+    values: dict[str, Any] = {"name": f"trunk-{n}", "sip_uri": "sip:127.0.0.1:5060"}
+    return Trunk.objects.create(**(values | overrides))
+
+
+def make_caller_id(**overrides: Any) -> CallerId:
+    n = next(_seq)
+    values: dict[str, Any] = {"number": f"+91140{n:07d}"}
+    if "sender" not in overrides:
+        values["sender"] = make_sender()
+    return CallerId.objects.create(**(values | overrides))
+
+
+def make_campaign(*, caller_ids: list[CallerId] | None = None, **overrides: Any) -> Campaign:
+    """A draft campaign that can start: it has an enabled trunk and one active caller ID.
+
+    Pass caller_ids=[] for a campaign without any.
+    """
+    n = next(_seq)
+    values: dict[str, Any] = {"name": f"Campaign {n}", "purpose": Purpose.SERVICE_EXPLICIT}
+    if "sender" not in overrides:
+        values["sender"] = make_sender()
+    if "trunk" not in overrides:
+        values["trunk"] = make_trunk()
+    campaign = Campaign.objects.create(**(values | overrides))
+    if caller_ids is None:
+        caller_ids = [make_caller_id(sender=campaign.sender, trunk=campaign.trunk)]
+    campaign.caller_ids.set(caller_ids)
+    return campaign
+
+
+def make_contact_list(*, campaign: Campaign | None = None, **overrides: Any) -> ContactList:
+    values: dict[str, Any] = {"name": f"List {next(_seq)}"}
+    return ContactList.objects.create(campaign=campaign or make_campaign(), **(values | overrides))
+
+
+def make_contact(*, campaign: Campaign | None = None, **overrides: Any) -> Contact:
+    """A pending contact, due now, in the campaign's first list; a valid Indian mobile number."""
+    campaign = campaign or make_campaign()
+    values: dict[str, Any] = {"number": f"+9198{next(_seq):08d}"}
+    if "contact_list" not in overrides:
+        values["contact_list"] = campaign.contact_lists.first() or make_contact_list(
+            campaign=campaign
+        )
+    return Contact.objects.create(campaign=campaign, **(values | overrides))
+
+
+def make_call_attempt(*, contact: Contact | None = None, **overrides: Any) -> CallAttempt:
+    """A queued attempt of the contact (next attempt number), to its number."""
+    contact = contact or make_contact()
+    values: dict[str, Any] = {
+        "campaign": contact.campaign,
+        "number": contact.number,
+        "attempt_number": contact.call_attempts.count() + 1,
+    }
+    return CallAttempt.objects.create(contact=contact, **(values | overrides))

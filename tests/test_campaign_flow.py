@@ -1,0 +1,152 @@
+"""A campaign dialed by a real Celery worker (Redis broker) through a real engine pool to SIPp,
+including a worker and an engine killed mid-campaign."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from campaigns.models import CallAttempt, Campaign, Contact
+from campaigns.services.lifecycle import campaign_start
+from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
+from telephony.models import EngineProcess
+from tests.factories import make_campaign, make_caller_id, make_contact, make_sender, make_trunk
+from tests.sipp_harness import SippUAS, free_udp_port
+
+
+@pytest.fixture
+def stack_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    env = dict(subprocess_env)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+    env.pop("CELERY_BROKER_URL", None)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # no task left over from another run
+    env.update(
+        ENGINE_HEARTBEAT_STALE_S="3",
+        DIAL_REQUEUE_AFTER_S="3",
+        DIAL_CLAIM_STALE_S="5",
+        DIALER_TICK_SECONDS="0.5",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> ManagedProcess:
+    beat_file = str(log_dir / f"{name}-beat")
+    cmd = celery_cmd("worker", "-B", "-s", beat_file, "--pool", "prefork", "-c", "2",
+                     "-Q", "dialer", "--loglevel", "INFO")  # fmt: skip
+    return ManagedProcess(name, cmd, env=env, log_dir=log_dir)
+
+
+def _engine_pool(env: dict[str, str], log_dir: Path, processes: int) -> ManagedProcess:
+    base = free_udp_port()
+    cmd = manage_cmd("run_engine", "--processes", str(processes), "--base-port", str(base),
+                     "--drain-seconds", "5")  # fmt: skip
+    return ManagedProcess("engine", cmd, env=env, log_dir=log_dir)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ManagedProcess]]:
+    started: list[ManagedProcess] = []
+    yield started
+    for proc in reversed(started):
+        proc.stop(timeout=15)
+
+
+def _campaign(uri: str, contacts: int, *, max_call_s: int) -> Campaign:
+    sender = make_sender(sector="bfsi")
+    trunk = make_trunk(sip_uri=uri, max_cps=20)
+    cli = make_caller_id(number="+911600123456", sender=sender, trunk=trunk)
+    campaign = make_campaign(
+        sender=sender, trunk=trunk, caller_ids=[cli], purpose="transactional",
+        max_cps=4, max_concurrent=4, ring_timeout_s=5, max_call_s=max_call_s, max_attempts=1,
+    )  # fmt: skip
+    for i in range(contacts):
+        make_contact(campaign=campaign, number=f"+9198765{i:05d}")
+    return campaign
+
+
+def _wait_completed(campaign_id: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Campaign.objects.get(id=campaign_id).status == "completed":
+            return
+        time.sleep(0.3)
+    states = collections.Counter(
+        CallAttempt.objects.filter(campaign_id=campaign_id).values_list("status", flat=True)
+    )
+    pytest.fail(f"campaign not completed in {timeout}s; attempts: {dict(states)}")
+
+
+def _assert_each_contact_once(campaign: Campaign, invites: list[str]) -> None:
+    numbers = [uri.split("sip:", 1)[1].split("@", 1)[0] for uri in invites]
+    dialed_twice = [n for n, c in collections.Counter(numbers).items() if c > 1]
+    assert dialed_twice == [], f"INVITEd more than once: {dialed_twice}"
+    for contact in Contact.objects.filter(campaign=campaign):
+        assert contact.status == "done", (contact.number, contact.status)
+        assert contact.call_attempts.count() == 1
+    sent = CallAttempt.objects.filter(campaign=campaign, invite_at__isnull=False).count()
+    assert len(invites) <= sent <= len(invites) + 4  # a killed engine may die right after sending
+
+
+def test_celery_worker_and_engine_pool_dial_a_campaign(
+    stack_env: dict[str, str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        campaign = _campaign(uas.uri, 6, max_call_s=1)
+        processes.append(_engine_pool(stack_env, tmp_path, 1).start(ready="engine ready"))
+        processes.append(_worker(stack_env, tmp_path).start(ready="ready."))
+        campaign_start(campaign_id=campaign.pk)
+        _wait_completed(campaign.pk, timeout=60)
+        invites = uas.invites()
+    assert len(invites) == 6
+    _assert_each_contact_once(campaign, invites)
+    dispositions = set(
+        CallAttempt.objects.filter(campaign=campaign).values_list("disposition", flat=True)
+    )
+    assert dispositions == {"answered"}
+    assert (
+        max(Campaign.objects.get(id=campaign.pk).attempts.values_list("pdd_ms", flat=True)) < 2000
+    )
+
+
+def test_killing_worker_and_engine_mid_campaign_loses_no_contact_and_dials_none_twice(
+    stack_env: dict[str, str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        campaign = _campaign(uas.uri, 14, max_call_s=3)
+        pool = _engine_pool(stack_env, tmp_path, 2).start(ready="engine ready")
+        processes.append(pool)
+        worker = _worker(stack_env, tmp_path).start(ready="ready.")
+        processes.append(worker)
+        campaign_start(campaign_id=campaign.pk)
+
+        # Wait for live calls, then crash the worker (its tasks in flight) and one engine process.
+        deadline = time.monotonic() + 30
+        while CallAttempt.objects.filter(campaign=campaign, status="answered").count() < 2:
+            assert time.monotonic() < deadline, "no call was answered"
+            time.sleep(0.1)
+        worker.kill_hard()
+        busy_engine = (
+            EngineProcess.objects.filter(stopped_at=None, live_calls__gt=0).order_by("-live_calls")
+            .first()
+        )  # fmt: skip
+        assert busy_engine is not None
+        os.kill(busy_engine.pid, signal.SIGKILL)
+
+        processes.append(_worker(stack_env, tmp_path, "worker2").start(ready="ready."))
+        _wait_completed(campaign.pk, timeout=90)
+        invites = uas.invites()
+
+    _assert_each_contact_once(campaign, invites)
+    lost = CallAttempt.objects.filter(campaign=campaign, hangup_cause="engine_lost")
+    assert lost.exists(), "the killed engine's calls were not reconciled"
+    assert set(lost.values_list("status", flat=True)) == {"failed"}
+    answered = CallAttempt.objects.filter(campaign=campaign, disposition="answered").count()
+    assert answered + lost.count() == 14

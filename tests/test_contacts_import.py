@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from campaigns.models import Campaign, Contact, ContactList, ContactStatus
+from campaigns.services.contacts_import import ImportReport, RowIssue, contacts_import
+from tests.factories import make_campaign, make_contact
+
+pytestmark = pytest.mark.django_db
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _import(
+    campaign: Campaign, text: str | bytes, *, skip_invalid: bool = False, default_region: str = "IN"
+) -> ImportReport:
+    return contacts_import(
+        campaign_id=campaign.pk,
+        list_name="leads",
+        data=text.encode() if isinstance(text, str) else text,
+        skip_invalid=skip_invalid,
+        default_region=default_region,
+    )
+
+
+def _lines(issues: list[RowIssue]) -> list[int]:
+    return [issue.line for issue in issues]
+
+
+def test_numbers_in_every_common_format_are_stored_as_e164_and_due_now() -> None:
+    campaign = make_campaign()
+    report = _import(
+        campaign,
+        "number,name\n"
+        "+919876543210,Asha\n"
+        "9876543211,Bala\n"
+        "09876543212,Chitra\n"
+        "98765 43213,Dev\n"
+        "+91-98765-43214,Esha\n"
+        "0091 98765 43215,Farid\n",
+    )
+
+    assert report.applied
+    assert report.imported == 6
+    assert report.errors == [] and report.duplicates == []
+    contacts = Contact.objects.filter(campaign=campaign).order_by("number")
+    assert [c.number for c in contacts] == [f"+91987654321{i}" for i in range(6)]
+    assert [c.name for c in contacts] == ["Asha", "Bala", "Chitra", "Dev", "Esha", "Farid"]
+    assert {c.status for c in contacts} == {ContactStatus.PENDING}
+    assert {c.next_attempt_at for c in contacts} == {None}
+    assert report.list_id is not None
+    contact_list = ContactList.objects.get(pk=report.list_id)
+    assert contact_list.campaign_id == campaign.pk and contact_list.name == "leads"
+    assert set(contacts.values_list("contact_list_id", flat=True)) == {contact_list.pk}
+
+
+def test_phone_and_msisdn_are_accepted_as_the_number_column_and_a_bom_is_ignored() -> None:
+    campaign = make_campaign()
+
+    assert _import(campaign, "\ufeffPhone\n9876543210\n").imported == 1
+    assert _import(campaign, "MSISDN\n919876543211\n").imported == 1
+    assert set(Contact.objects.values_list("number", flat=True)) == {
+        "+919876543210",
+        "+919876543211",
+    }
+
+
+def test_other_columns_are_kept_as_custom_fields() -> None:
+    campaign = make_campaign()
+    report = _import(
+        campaign,
+        'number,name,City,loan_id\n9876543210,Asha," Pune ",L-1\n9876543211,Bala,Delhi\n',
+    )
+
+    assert report.imported == 2
+    fields = dict(Contact.objects.values_list("number", "fields"))
+    assert fields["+919876543210"] == {"City": "Pune", "loan_id": "L-1"}
+    # A short row (a spreadsheet trims empty trailing cells) just has empty values.
+    assert fields["+919876543211"] == {"City": "Delhi", "loan_id": ""}
+
+
+def test_a_quoted_field_spanning_lines_does_not_shift_later_line_numbers() -> None:
+    campaign = make_campaign()
+    report = _import(campaign, 'number,note\n9876543210,"two\nlines"\nnope,x\n')
+
+    assert not report.applied
+    assert _lines(report.errors) == [4]
+
+
+def test_duplicates_in_the_file_and_in_the_campaign_are_reported_by_line_and_skipped() -> None:
+    campaign = make_campaign()
+    make_contact(campaign=campaign, number="+919876543219")
+    report = _import(
+        campaign,
+        "number\n9876543210\n+919876543210\n9876543211\n09876543219\n9876543210\n",
+    )
+
+    assert report.applied
+    assert report.imported == 2
+    assert _lines(report.duplicates) == [3, 5, 6]
+    assert "line 2" in report.duplicates[0].message
+    assert report.duplicates[1].message == "already a contact of this campaign"
+    assert report.duplicates[1].value == "09876543219"
+    assert Contact.objects.filter(campaign=campaign).count() == 3
+
+
+def test_a_number_of_another_campaign_is_not_a_duplicate() -> None:
+    make_contact(number="+919876543210")
+    campaign = make_campaign()
+
+    assert _import(campaign, "number\n9876543210\n").imported == 1
+
+
+def test_one_invalid_row_rejects_the_whole_file_and_writes_nothing() -> None:
+    campaign = make_campaign()
+    report = _import(
+        campaign, "number,name\n9876543210,Asha\n12345,Bad\n,Missing\nhello,Text\n9876543211,Bala\n"
+    )
+
+    assert not report.applied
+    assert report.list_id is None and report.imported == 0
+    assert _lines(report.errors) == [3, 4, 5]
+    assert [e.value for e in report.errors] == ["12345", "", "hello"]
+    assert report.errors[1].message == "the number is missing"
+    assert "Nothing was imported" in report.summary()
+    assert not ContactList.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_skip_invalid_imports_the_valid_rows_and_reports_the_others() -> None:
+    campaign = make_campaign()
+    report = _import(
+        campaign,
+        "number,name\n9876543210,Asha\n12345,Bad\n9876543211,Bala\n",
+        skip_invalid=True,
+    )
+
+    assert report.applied
+    assert report.imported == 2
+    assert _lines(report.errors) == [3]
+    assert "skipped 1 invalid row" in report.summary()
+    assert Contact.objects.filter(campaign=campaign).count() == 2
+
+
+def test_default_region_reads_national_numbers_of_that_country() -> None:
+    campaign = make_campaign()
+    report = _import(campaign, "number\n020 7946 0958\n", default_region="GB")
+
+    assert report.imported == 1
+    assert Contact.objects.get().number == "+442079460958"
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "message"),
+    [
+        pytest.param(b"number\n9876543210\nB\xe9la\n", 3, "not UTF-8", id="latin-1 bytes"),
+        pytest.param("number\n9876543210\n".encode("utf-16"), 1, "not UTF-8", id="utf-16"),
+        pytest.param(b"", 0, "the file is empty", id="empty"),
+        pytest.param(b"\n \n", 0, "the file is empty", id="blank lines only"),
+        pytest.param(b"number,name\n", 1, "header but no rows", id="header only"),
+        pytest.param(b"name,city\nAsha,Pune\n", 1, "no number column", id="no number column"),
+        pytest.param(b"9876543210,Asha\n", 1, "no header row", id="no header"),
+        pytest.param(b"number;name\n9876543210;A\n", 1, "no number column", id="semicolons"),
+        pytest.param(b"number,phone\n1,2\n", 1, "several number columns", id="two numbers"),
+        pytest.param(b"number,name,Name\n1,2,3\n", 1, "appears twice", id="repeated column"),
+        pytest.param(b"number,,x\n1,2,3\n", 1, "column 2 of the header has no name", id="blank"),
+        pytest.param(
+            b"number,name\n9876543210,A\n9876543211,B,extra\n", 3, "3 fields", id="ragged"
+        ),
+        pytest.param(b'number\n"9876543210\n', 2, "not a readable CSV", id="open quote"),
+    ],
+)
+def test_a_malformed_file_changes_nothing_and_says_why(
+    data: bytes, line: int, message: str
+) -> None:
+    campaign = make_campaign()
+    for skip_invalid in (False, True):
+        report = _import(campaign, data, skip_invalid=skip_invalid)
+
+        assert not report.applied
+        assert report.malformed
+        assert report.errors, report
+        assert report.errors[0].line == line
+        assert message in report.errors[0].message
+        assert "fix the file" in report.summary()
+    assert not ContactList.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_unknown_campaign_raises_does_not_exist() -> None:
+    with pytest.raises(Campaign.DoesNotExist):
+        contacts_import(campaign_id=999_999, list_name="x", data=b"number\n9876543210\n")
+
+
+def test_large_file_is_written_in_one_import() -> None:
+    campaign = make_campaign()
+    rows = "".join(f"98{i:08d},n{i}\n" for i in range(12_000))
+    report = _import(campaign, "number,name\n" + rows)
+
+    assert report.applied and report.imported == 12_000
+    assert Contact.objects.filter(campaign=campaign).count() == 12_000
+
+
+# The management command.
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "contacts.csv"
+    path.write_text(text)
+    return path
+
+
+def test_command_imports_and_prints_the_summary_and_duplicate_lines(tmp_path: Path) -> None:
+    campaign = make_campaign()
+    path = _write(tmp_path, "number\n9876543210\n9876543210\n")
+    out = StringIO()
+
+    call_command("import_contacts", str(campaign.pk), str(path), "--list-name", "May", stdout=out)
+
+    assert "Imported 1 contact" in out.getvalue()
+    assert "duplicate line 3: '9876543210'" in out.getvalue()
+    assert ContactList.objects.get().name == "May"
+
+
+def test_command_names_the_list_after_the_file_by_default(tmp_path: Path) -> None:
+    campaign = make_campaign()
+    call_command(
+        "import_contacts", campaign.pk, _write(tmp_path, "number\n9876543210\n"), stdout=StringIO()
+    )
+
+    assert ContactList.objects.get().name == "contacts.csv"
+
+
+def test_command_rejects_a_file_with_exit_1_and_prints_each_error_line(tmp_path: Path) -> None:
+    campaign = make_campaign()
+    path = _write(tmp_path, "number\n9876543210\nbad\n123\n")
+    out = StringIO()
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_contacts", campaign.pk, path, stdout=out)
+
+    assert excinfo.value.returncode == 1
+    assert "Nothing was imported" in str(excinfo.value)
+    assert "error line 3: 'bad'" in out.getvalue()
+    assert "error line 4: '123'" in out.getvalue()
+    assert not Contact.objects.exists()
+
+
+def test_command_skip_invalid_imports_the_rest(tmp_path: Path) -> None:
+    campaign = make_campaign()
+    path = _write(tmp_path, "number\n9876543210\nbad\n")
+    out = StringIO()
+
+    call_command("import_contacts", campaign.pk, path, "--skip-invalid", stdout=out)
+
+    assert "error line 3" in out.getvalue()
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize("problem", ["missing file", "unknown campaign"])
+def test_command_bad_arguments_exit_2(tmp_path: Path, problem: str) -> None:
+    campaign = make_campaign()
+    path = _write(tmp_path, "number\n9876543210\n")
+    args = (campaign.pk, tmp_path / "nope.csv") if problem == "missing file" else (999_999, path)
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_contacts", *args, stdout=StringIO())
+
+    assert excinfo.value.returncode == 2
+    assert ("cannot read" if problem == "missing file" else "does not exist") in str(excinfo.value)
+
+
+def test_command_process_exit_codes_are_0_1_and_2(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    # subprocess_env commits test data (transactional_db) so a real manage.py process sees it.
+    campaign = make_campaign()
+
+    def run(*args: object) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "manage.py", "import_contacts", *map(str, args)]
+        return subprocess.run(
+            cmd, cwd=REPO, env=subprocess_env, capture_output=True, text=True, timeout=60
+        )
+
+    good = run(campaign.pk, _write(tmp_path, "number\n9876543210\n"))
+    assert good.returncode == 0, good.stderr
+    assert "Imported 1 contact" in good.stdout
+
+    bad = run(campaign.pk, _write(tmp_path, "number\n9876543211\nbad\n"))
+    assert bad.returncode == 1
+    assert "error line 3: 'bad'" in bad.stdout
+    assert "Nothing was imported" in bad.stderr
+
+    unknown = run(999_999, tmp_path / "contacts.csv")
+    assert unknown.returncode == 2
+    assert "campaign 999999 does not exist" in unknown.stderr
+    assert Contact.objects.count() == 1
