@@ -1,0 +1,103 @@
+"""BridgeRunner: one asyncio loop in a daemon thread carrying every agent stream of a process.
+
+The engine's pjsua2 main thread polls SIP and cannot host an event loop, so the bridge runs its
+own. ``open`` and ``shutdown`` are called from engine threads; everything else happens on the
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from types import TracebackType
+
+from telephony.bridge.session import BridgeSession, StreamInfo, new_stream_sid
+from telephony.bridge.transport import OPEN_TIMEOUT, run_agent_connection
+
+__all__ = ["BridgeRunner", "BridgeSession", "StreamInfo", "new_stream_sid"]
+
+logger = logging.getLogger(__name__)
+
+
+class BridgeRunner:
+    def __init__(self, *, open_timeout: float = OPEN_TIMEOUT, name: str = "agent-bridge") -> None:
+        self._open_timeout = open_timeout
+        self._loop = asyncio.new_event_loop()
+        self._tasks: dict[asyncio.Task[None], BridgeSession] = {}  # loop thread only
+        self._shut_down = False
+        self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> BridgeRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._tasks)
+
+    def open(self, *, url: str, stream: StreamInfo) -> BridgeSession:
+        """Start streaming a call to ``url``; returns at once, the socket opens on the loop."""
+        if self._shut_down:
+            raise RuntimeError("BridgeRunner is shut down")
+        session = BridgeSession(stream=stream, loop=self._loop)
+        self._loop.call_soon_threadsafe(self._start_session, session, url)
+        return session
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Close every session (each sends ``stop``), stop the loop and join its thread."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        deadline = time.monotonic() + timeout
+        if self._thread.is_alive():
+            future = asyncio.run_coroutine_threadsafe(self._close_all(timeout * 0.8), self._loop)
+            try:
+                future.result(timeout)
+            except TimeoutError:
+                logger.warning("bridge sessions did not close within %.1f s", timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            logger.warning("bridge loop thread did not stop within %.1f s", timeout)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    def _start_session(self, session: BridgeSession, url: str) -> None:
+        coro = run_agent_connection(session, url, open_timeout=self._open_timeout)
+        task = self._loop.create_task(coro, name=f"bridge-{session.stream_sid}")
+        session.attach_task(task)
+        self._tasks[task] = session
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            # run_agent_connection never raises; if it ever does, say so rather than lose it.
+            logger.error("bridge task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _close_all(self, timeout: float) -> None:
+        for session in list(self._tasks.values()):
+            session.close()
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,348 @@
+"""BridgeSession: where pjsua2's media clock thread meets the asyncio loop for one call.
+
+Two threads touch a session:
+
+* the engine's media thread calls ``on_call_audio`` and ``next_agent_audio`` every 20 ms and
+  must never block (a stall there is audible on the call), and the engine's main thread polls
+  ``hangup_requested`` and calls ``close``;
+* the bridge's asyncio loop thread runs the transport, which feeds agent messages in with
+  ``handle_agent_message`` and takes messages to send with ``next_batch``.
+
+Callee audio crosses to the loop through a ``deque`` (append/popleft are atomic under the GIL)
+plus one coalesced ``call_soon_threadsafe`` wake-up. Agent audio crosses back through a
+lock-protected playout queue; the lock is held only for a few list operations on either side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telephony.bridge import twilio_codec as codec
+from telephony.bridge.audio import PCM_FRAME_BYTES, pcm16_to_ulaw, silence_pcm, ulaw_to_pcm16
+
+logger = logging.getLogger(__name__)
+
+# Callee audio waiting for a slow or not-yet-open socket: 5 s. Past that the oldest frames go,
+# because a voice agent wants the newest audio, not a growing backlog.
+MAX_PENDING_FRAMES_TO_AGENT = 250
+# Agents often send a whole utterance at once, faster than real time. Two minutes covers any sane
+# utterance while bounding memory per call (~3.8 MB of PCM).
+MAX_BUFFERED_AGENT_FRAMES = 6000
+
+_SILENCE = silence_pcm()
+
+
+def new_stream_sid() -> str:
+    return "MZ" + secrets.token_hex(16)
+
+
+@dataclass
+class StreamInfo:
+    call_sid: str
+    account_sid: str
+    stream_sid: str = ""
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.stream_sid:
+            self.stream_sid = new_stream_sid()
+
+
+@dataclass(frozen=True, slots=True)
+class _MarkPoint:
+    """A pending agent mark, queued right after the last frame of audio that precedes it."""
+
+    name: str
+
+
+class BridgeSession:
+    def __init__(self, *, stream: StreamInfo, loop: asyncio.AbstractEventLoop) -> None:
+        self.stream = stream
+        self._loop = loop
+        self._t0 = time.monotonic()
+
+        # Callee -> agent. Written by the media thread, read by the loop.
+        self._to_agent: deque[tuple[bytes, int]] = deque(maxlen=MAX_PENDING_FRAMES_TO_AGENT)
+        self._wake_scheduled = False
+        # Loop-only from here down to the playout queue.
+        self._control: deque[codec.Mark | codec.Dtmf] = deque()
+        self._wakeup = asyncio.Event()
+        self._seq = 1  # "start" is always sequence number 1; see start_messages()
+        self._chunk = 0
+        self._connected = False
+        self._close_requested = False
+        self._ended = False
+        self._task: asyncio.Task[None] | None = None
+        self._ignored_messages = 0
+
+        # Agent -> callee playout queue: 320-byte PCM frames and the marks between them.
+        self._play_lock = threading.Lock()
+        self._play: deque[bytes | _MarkPoint] = deque()
+        self._play_frames = 0
+        self._pending_marks = 0
+        self._tail = bytearray()  # decoded agent audio short of a whole frame
+
+        self._hangup_reason: str | None = None
+        self.frames_to_agent = 0  # media messages sent to the agent
+        self.frames_from_agent = 0  # 20 ms agent frames handed to the media thread
+        self.frames_dropped = 0  # callee frames dropped because the socket fell behind
+        self.marks_echoed = 0
+
+    # --- engine side (any thread) --------------------------------------------------------------
+
+    @property
+    def stream_sid(self) -> str:
+        return self.stream.stream_sid
+
+    @property
+    def hangup_reason(self) -> str | None:
+        return self._hangup_reason
+
+    def hangup_requested(self) -> bool:
+        return self._hangup_reason is not None
+
+    @property
+    def buffered_agent_frames(self) -> int:
+        return self._play_frames
+
+    @property
+    def pending_marks(self) -> int:
+        return self._pending_marks
+
+    def on_call_audio(self, pcm: bytes) -> None:
+        """Media thread: 20 ms of callee PCM (16-bit LE, 8 kHz). Cheap and never blocks."""
+        if self._ended or self._close_requested:
+            return
+        timestamp = int((time.monotonic() - self._t0) * 1000)
+        if len(self._to_agent) == MAX_PENDING_FRAMES_TO_AGENT:
+            self.frames_dropped += 1
+        self._to_agent.append((pcm16_to_ulaw(pcm), timestamp))
+        # One pending wake-up is enough: _wake clears the flag before the loop drains the deque,
+        # so a frame appended after the drain started always schedules a fresh wake-up.
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            self._call_soon(self._wake)
+
+    def next_agent_audio(self) -> bytes:
+        """Media thread: the next 320 bytes of agent PCM to play, or silence."""
+        frame: bytes | None = None
+        marks: list[str] = []
+        with self._play_lock:
+            play = self._play
+            while play:
+                item = play[0]
+                if isinstance(item, _MarkPoint):
+                    marks.append(item.name)
+                elif frame is None:
+                    frame = item
+                    self._play_frames -= 1
+                else:
+                    break
+                play.popleft()
+            self._pending_marks -= len(marks)
+        if marks:
+            self._call_soon(self._echo_marks, marks)
+        if frame is None:
+            return _SILENCE
+        self.frames_from_agent += 1
+        return frame
+
+    def on_dtmf(self, digit: str) -> None:
+        """Engine: a DTMF digit from the callee, forwarded to the agent as a ``dtmf`` message."""
+        self._call_soon(self._queue_control, codec.Dtmf(stream_sid=self.stream_sid, digit=digit))
+
+    def close(self) -> None:
+        """Engine: the call ended. Sends ``stop`` and closes the socket, on the loop."""
+        self._call_soon(self._close_on_loop)
+
+    def _call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            # The runner's loop is already closed (shutdown raced the end of the call): there is
+            # no socket left to serve, so dropping the work is correct.
+            pass
+
+    # --- loop side ------------------------------------------------------------------------------
+
+    def attach_task(self, task: asyncio.Task[None]) -> None:
+        self._task = task
+
+    @property
+    def close_requested(self) -> bool:
+        return self._close_requested
+
+    def request_hangup(self, reason: str) -> None:
+        if self._hangup_reason is None:
+            self._hangup_reason = reason
+            logger.info("stream %s: hang-up requested: %s", self.stream_sid, reason)
+
+    def start_messages(self) -> list[str]:
+        start = codec.Start(
+            stream_sid=self.stream_sid,
+            account_sid=self.stream.account_sid,
+            call_sid=self.stream.call_sid,
+            custom_parameters=dict(self.stream.custom_parameters),
+            sequence_number=1,
+        )
+        return [codec.serialize(codec.Connected()), codec.serialize(start)]
+
+    def mark_connected(self) -> None:
+        self._connected = True
+
+    def mark_ended(self, reason: str | None) -> None:
+        """The socket is gone; ``reason`` asks the engine to hang up unless we closed it."""
+        self._ended = True
+        self._to_agent.clear()
+        self._control.clear()
+        if reason is not None and not self._close_requested:
+            self.request_hangup(reason)
+
+    async def next_batch(self) -> tuple[list[str], bool]:
+        """Wait for messages to send. The flag is True when the batch ends with ``stop``."""
+        while True:
+            out = self._drain()
+            if self._close_requested:
+                self._seq += 1
+                stop = codec.Stop(
+                    stream_sid=self.stream_sid,
+                    account_sid=self.stream.account_sid,
+                    call_sid=self.stream.call_sid,
+                    sequence_number=self._seq,
+                )
+                out.append(codec.serialize(stop))
+                return out, True
+            if out:
+                return out, False
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def handle_agent_message(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            self._ignore("binary frame of %d bytes", len(data))
+            return
+        try:
+            msg = codec.deserialize(data)
+        except codec.CodecError as exc:
+            self._ignore("malformed message: %s", exc)
+            return
+        if isinstance(msg, codec.Media):
+            self._on_agent_media(msg.payload)
+        elif isinstance(msg, codec.Mark):
+            self._on_agent_mark(msg.name)
+        elif isinstance(msg, codec.Clear):
+            self._on_agent_clear()
+        elif isinstance(msg, codec.Stop):
+            self.request_hangup("agent_stop")
+        else:
+            self._ignore("%s message, which agents do not send", type(msg).__name__)
+
+    def _ignore(self, what: str, *args: object) -> None:
+        # A misbehaving agent can send junk 50 times a second; warn once, then keep it quiet.
+        self._ignored_messages += 1
+        level = logging.WARNING if self._ignored_messages == 1 else logging.DEBUG
+        logger.log(level, "stream %s: ignoring agent " + what, self.stream_sid, *args)
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        self._wakeup.set()
+
+    def _queue_control(self, msg: codec.Mark | codec.Dtmf) -> None:
+        if self._ended:
+            return
+        self._control.append(msg)
+        self._wakeup.set()
+
+    def _echo_marks(self, names: list[str]) -> None:
+        for name in names:
+            self._queue_control(codec.Mark(stream_sid=self.stream_sid, name=name))
+
+    def _drain(self) -> list[str]:
+        out: list[str] = []
+        while self._control:
+            self._seq += 1
+            msg = dataclasses.replace(self._control.popleft(), sequence_number=self._seq)
+            if isinstance(msg, codec.Mark):
+                self.marks_echoed += 1
+            out.append(codec.serialize(msg))
+        sent = 0
+        while self._to_agent:
+            ulaw, timestamp = self._to_agent.popleft()
+            self._seq += 1
+            self._chunk += 1
+            media = codec.Media(
+                stream_sid=self.stream_sid,
+                payload=ulaw,
+                track="inbound",
+                chunk=self._chunk,
+                timestamp=timestamp,
+                sequence_number=self._seq,
+            )
+            out.append(codec.serialize(media))
+            sent += 1
+        self.frames_to_agent += sent
+        return out
+
+    def _on_agent_media(self, ulaw: bytes) -> None:
+        pcm = ulaw_to_pcm16(ulaw)
+        with self._play_lock:
+            if self._play_frames >= MAX_BUFFERED_AGENT_FRAMES:
+                overflow = True
+            else:
+                overflow = False
+                tail = self._tail
+                tail += pcm
+                whole = len(tail) // PCM_FRAME_BYTES * PCM_FRAME_BYTES
+                for start in range(0, whole, PCM_FRAME_BYTES):
+                    self._play.append(bytes(tail[start : start + PCM_FRAME_BYTES]))
+                del tail[:whole]
+                self._play_frames += whole // PCM_FRAME_BYTES
+        if overflow:
+            self._ignore("audio: %d frames already buffered", MAX_BUFFERED_AGENT_FRAMES)
+
+    def _on_agent_mark(self, name: str) -> None:
+        with self._play_lock:
+            if self._tail:
+                # The mark closes an utterance: pad its last partial frame with silence so every
+                # byte before the mark gets played before we echo it.
+                self._tail.extend(bytes(PCM_FRAME_BYTES - len(self._tail)))
+                self._play.append(bytes(self._tail))
+                self._tail.clear()
+                self._play_frames += 1
+            if self._play:
+                self._play.append(_MarkPoint(name))
+                self._pending_marks += 1
+                return
+        # Nothing left to play before it: Twilio echoes such a mark at once.
+        self._echo_marks([name])
+
+    def _on_agent_clear(self) -> None:
+        with self._play_lock:
+            names = [item.name for item in self._play if isinstance(item, _MarkPoint)]
+            dropped = self._play_frames
+            self._play.clear()
+            self._tail.clear()
+            self._play_frames = 0
+            self._pending_marks = 0
+        logger.debug("stream %s: clear dropped %d frames", self.stream_sid, dropped)
+        self._echo_marks(names)
+
+    def _close_on_loop(self) -> None:
+        if self._close_requested:
+            return
+        self._close_requested = True
+        if not self._connected:
+            # The call is over before the agent answered: no stream to stop, just give up.
+            self._ended = True
+            if self._task is not None:
+                self._task.cancel()
+        self._wakeup.set()
