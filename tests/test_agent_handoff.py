@@ -1,0 +1,50 @@
+"""An answered call is streamed to the agent over a WebSocket, and the agent hanging up ends it."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from campaigns.models import CallAttempt
+from dialer.processes import ManagedProcess, manage_cmd
+from tests.sipp_harness import SippUAS
+from tests.test_dial_sipp import dial_json
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_answered_call_streams_to_the_agent_until_it_closes(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = _free_tcp_port()
+    agent = ManagedProcess(
+        "agent", manage_cmd("run_agent", "--port", str(port), "--talk-seconds", "2"),
+        env=subprocess_env, log_dir=tmp_path,
+    ).start(ready="agent listening", timeout=30)  # fmt: skip
+    try:
+        with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+            result = dial_json(subprocess_env, "+919876543214", uas.uri,
+                               "--agent", f"ws://127.0.0.1:{port}", "--max-seconds", "20")  # fmt: skip
+        agent.wait_for("agent_stream_end", timeout=10)
+    finally:
+        agent.stop()
+    assert result["disposition"] == "answered"
+    assert result["hangup_cause"] == "agent:agent_closed"
+    assert 1.8 <= result["duration_s"] < 5  # the agent's 2 s, not --max-seconds
+
+    line = next(l for l in agent.log_text().splitlines() if '"agent_stream_end"' in l)
+    stream = json.loads(line[line.index("{") :])
+    assert stream["callSid"].endswith(str(result["attempt_id"]))
+    assert stream["customParameters"]["number"] == "+919876543214"
+    assert stream["customParameters"]["attemptId"] == str(result["attempt_id"])
+    assert stream["frames_heard"] >= 75  # ~50 frames a second of callee audio for ~2 s
+    assert stream["marks_received"] == 1  # the greeting's mark came back after it played
+
+    attempt = CallAttempt.objects.get(id=result["attempt_id"])
+    assert attempt.agent_frames_out >= 75
+    assert attempt.agent_frames_in >= 40  # the 1 s greeting was played into the call
