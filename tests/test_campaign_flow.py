@@ -16,8 +16,7 @@ import redis
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.lifecycle import campaign_start
 from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
-from telephony.models import EngineProcess
-from tests.factories import make_campaign, make_caller_id, make_contact, make_sender, make_trunk
+from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
 from tests.sipp_harness import SippUAS, free_udp_port
 
 
@@ -133,12 +132,9 @@ def test_killing_worker_and_engine_mid_campaign_loses_no_contact_and_dials_none_
             assert time.monotonic() < deadline, "no call was answered"
             time.sleep(0.1)
         worker.kill_hard()
-        busy_engine = (
-            EngineProcess.objects.filter(stopped_at=None, live_calls__gt=0).order_by("-live_calls")
-            .first()
-        )  # fmt: skip
-        assert busy_engine is not None
-        os.kill(busy_engine.pid, signal.SIGKILL)
+        live_call = CallAttempt.objects.filter(campaign=campaign, status="answered").first()
+        assert live_call is not None and live_call.engine is not None
+        os.kill(live_call.engine.pid, signal.SIGKILL)
 
         processes.append(_worker(stack_env, tmp_path, "worker2").start(ready="ready."))
         _wait_completed(campaign.pk, timeout=90)
