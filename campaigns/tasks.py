@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 from django.db import transaction
 
@@ -10,7 +12,7 @@ from campaigns.services.dialing import attempt_process, dispatch_due, reap_stale
 
 def _enqueue_after_commit(attempt_ids: list[int]) -> None:
     for attempt_id in attempt_ids:
-        transaction.on_commit(lambda a=attempt_id: dial_attempt.delay(a))
+        transaction.on_commit(partial(dial_attempt.delay, attempt_id))
 
 
 @shared_task(name="campaigns.dispatch", queue="dialer", ignore_result=True)

@@ -54,6 +54,11 @@ def _rows(entries: QuerySet[AuditEntry]) -> Iterator[dict[str, object]]:
         }
 
 
+def e_reasons(row: dict[str, object]) -> list[str]:
+    reasons = row["reasons"]
+    return [str(r) for r in reasons] if isinstance(reasons, list) else []
+
+
 def audit_export(*, entries: QuerySet[AuditEntry], out: TextIO, fmt: str) -> int:
     """Write entries as CSV (reasons ';'-joined, detail as JSON) or JSON lines."""
     count = 0
@@ -61,7 +66,7 @@ def audit_export(*, entries: QuerySet[AuditEntry], out: TextIO, fmt: str) -> int
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         for row in _rows(entries):
-            row["reasons"] = ";".join(str(r) for r in row["reasons"])  # type: ignore[union-attr]
+            row["reasons"] = ";".join(e_reasons(row))
             row["detail"] = json.dumps(row["detail"], sort_keys=True)
             writer.writerow(row)
             count += 1

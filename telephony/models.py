@@ -1,4 +1,4 @@
-"""Engine processes as the database sees them: who is alive, on which port, with how many free slots."""
+"""Engine processes as the database sees them: who is alive, on which port, how many free slots."""
 
 from __future__ import annotations
 

@@ -22,13 +22,11 @@ FRAME_MS = 20
 SAMPLES_PER_FRAME = CLOCK_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = SAMPLES_PER_FRAME * 2  # 16-bit PCM
 
-# The Twilio wire format is mu-law; A-law is what Indian trunks often offer. Nothing else is offered.
+# Twilio's wire format is mu-law; A-law is what Indian trunks often offer. Nothing else is offered.
 _CODEC_PRIORITY = {"PCMU/8000/1": 254, "PCMA/8000/1": 253}
 
 
-def start_endpoint(
-    *, host: str, port: int, user_agent: str, log_level: int = 1
-) -> pj.Endpoint:
+def start_endpoint(*, host: str, port: int, user_agent: str, log_level: int = 1) -> pj.Endpoint:
     """Create, initialise and start an endpoint with a UDP transport on host:port."""
     ep = pj.Endpoint()
     with _stdout_silenced():
@@ -83,6 +81,6 @@ def _stdout_silenced() -> Iterator[None]:
 
 
 def media_port_range(sip_port: int) -> tuple[int, int]:
-    """RTP ports for the process on sip_port: disjoint per process so engines never fight over them."""
+    """RTP ports for the process on sip_port: disjoint per process, so engines never collide."""
     base = 20000 + (sip_port % 1000) * 40
     return base, 40

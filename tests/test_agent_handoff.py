@@ -28,8 +28,16 @@ def test_answered_call_streams_to_the_agent_until_it_closes(
     ).start(ready="agent listening", timeout=30)  # fmt: skip
     try:
         with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
-            result = dial_json(subprocess_env, "+919876543214", uas.uri,
-                               "--agent", f"ws://127.0.0.1:{port}", "--max-seconds", "20")  # fmt: skip
+            agent_url = f"ws://127.0.0.1:{port}"
+            result = dial_json(
+                subprocess_env,
+                "+919876543214",
+                uas.uri,
+                "--agent",
+                agent_url,
+                "--max-seconds",
+                "20",
+            )
         agent.wait_for("agent_stream_end", timeout=10)
     finally:
         agent.stop()
@@ -37,7 +45,7 @@ def test_answered_call_streams_to_the_agent_until_it_closes(
     assert result["hangup_cause"] == "agent:agent_closed"
     assert 1.8 <= result["duration_s"] < 5  # the agent's 2 s, not --max-seconds
 
-    line = next(l for l in agent.log_text().splitlines() if '"agent_stream_end"' in l)
+    line = next(ln for ln in agent.log_text().splitlines() if '"agent_stream_end"' in ln)
     stream = json.loads(line[line.index("{") :])
     assert stream["callSid"].endswith(str(result["attempt_id"]))
     assert stream["customParameters"]["number"] == "+919876543214"

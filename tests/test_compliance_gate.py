@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
 from compliance.models import Suppression
 from compliance.registry import registry_replace
-from compliance.services import decide
+from compliance.services import Decision, decide
 from tests.factories import make_sender
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -15,8 +16,8 @@ PROMO_CLI = "+911401234567"
 BANK_CLI = "+911600123456"
 
 
-def _promo(number: str = "+919876543210", *, at: dt.datetime = NOON_IST, **kw: object):
-    args: dict = {
+def _promo(number: str = "+919876543210", *, at: dt.datetime = NOON_IST, **kw: Any) -> Decision:
+    args: dict[str, Any] = {
         "purpose": "promotional",
         "sender_id": None,
         "sector": "other",
@@ -140,7 +141,12 @@ def test_invalid_and_foreign_numbers(registry: None) -> None:
 def test_suppression_blocks_service_calls_for_that_sender_only(registry: None) -> None:
     sender, other = make_sender(), make_sender()
     Suppression.objects.create(number="+919876543210", sender=sender, reason="opt-out")
-    kw = {"purpose": "service_implicit", "sector": "other", "cli": PROMO_CLI, "at": NOON_IST}
+    kw: dict[str, Any] = {
+        "purpose": "service_implicit",
+        "sector": "other",
+        "cli": PROMO_CLI,
+        "at": NOON_IST,
+    }
     assert "suppressed" in decide(number="+919876543210", sender_id=sender.pk, **kw).reasons
     assert "suppressed" not in decide(number="+919876543210", sender_id=other.pk, **kw).reasons
 

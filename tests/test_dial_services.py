@@ -1,0 +1,170 @@
+"""The dial pipeline's steps, called directly against the real database (no SIP)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import CallAttempt, Contact
+from campaigns.services.dialing import (
+    attempt_claim,
+    attempt_process,
+    dispatch_due,
+    engine_take_next,
+    reap_stale,
+)
+from campaigns.services.lifecycle import campaign_pause, campaign_start
+from campaigns.services.outcomes import attempt_record_event
+from compliance.models import AuditEntry
+from telephony.engine.events import CallEvent
+from telephony.models import EngineProcess
+from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
+
+pytestmark = pytest.mark.django_db
+
+
+def _engine(slots: int = 4, *, age_s: float = 0) -> EngineProcess:
+    return EngineProcess.objects.create(
+        name=f"e{EngineProcess.objects.count()}", host="127.0.0.1", pid=1, sip_port=5080,
+        slots=slots, heartbeat_at=timezone.now() - dt.timedelta(seconds=age_s),
+    )  # fmt: skip
+
+
+def _transactional_campaign(contacts: int = 3, **overrides: object):  # type: ignore[no-untyped-def]
+    sender = make_sender(sector="bfsi")
+    trunk = make_trunk(sip_uri="sip:127.0.0.1:5999")
+    cli = make_caller_id(number="+911600123456", sender=sender, trunk=trunk)
+    values: dict = {"purpose": "transactional", "max_cps": 100, "max_concurrent": 10}
+    campaign = make_campaign(sender=sender, trunk=trunk, caller_ids=[cli], **(values | overrides))
+    for _ in range(contacts):
+        make_contact(campaign=campaign)
+    campaign_start(campaign_id=campaign.pk)
+    return campaign
+
+
+def test_nothing_is_dispatched_without_a_live_engine() -> None:
+    _transactional_campaign()
+    _engine(age_s=60)  # heartbeat long stale
+    assert dispatch_due() == []
+
+
+def test_dispatch_respects_engine_slots_and_campaign_concurrency() -> None:
+    campaign = _transactional_campaign(contacts=6, max_concurrent=3)
+    _engine(slots=4)
+    first = dispatch_due()
+    assert len(first) == 3  # the campaign's limit, under the engine's 4 slots
+    assert dispatch_due() == []  # its 3 live attempts fill the campaign
+    assert Contact.objects.filter(campaign=campaign, status="in_progress").count() == 3
+
+
+def test_paused_campaign_dispatches_nothing() -> None:
+    campaign = _transactional_campaign()
+    _engine()
+    campaign_pause(campaign_id=campaign.pk)
+    assert dispatch_due() == []
+
+
+def test_an_attempt_is_claimed_once_however_often_its_task_runs() -> None:
+    _transactional_campaign(contacts=1)
+    _engine()
+    (attempt_id,) = dispatch_due()
+    assert attempt_process(attempt_id=attempt_id) == "approved"
+    assert attempt_process(attempt_id=attempt_id) == "not_claimed"  # redelivered task
+    assert AuditEntry.objects.filter(attempt_id=attempt_id, kind="decision").count() == 1
+
+
+def test_an_approved_attempt_goes_to_one_engine_only() -> None:
+    _transactional_campaign(contacts=1)
+    one, two = _engine(), _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    job = engine_take_next(engine_id=one.pk)
+    assert job is not None and job.attempt_id == attempt_id
+    assert job.cli == "+911600123456" and job.target_uri.endswith("@127.0.0.1:5999")
+    assert engine_take_next(engine_id=two.pk) is None
+
+
+def test_an_old_approval_is_checked_again_before_dialing(settings) -> None:  # type: ignore[no-untyped-def]
+    _transactional_campaign(contacts=1)
+    engine = _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    later = timezone.now() + dt.timedelta(seconds=settings.DIAL_APPROVAL_MAX_AGE_S + 1)
+    assert engine_take_next(engine_id=engine.pk, now=later) is None
+    assert CallAttempt.objects.get(id=attempt_id).status == "queued"
+    assert attempt_process(attempt_id=attempt_id) == "approved"
+
+
+def test_blocked_attempt_closes_the_contact_without_dialing() -> None:
+    campaign = _transactional_campaign(contacts=0)
+    contact = make_contact(campaign=campaign, number="+14155550100")  # outside India
+    _engine()
+    (attempt_id,) = dispatch_due()
+    assert attempt_process(attempt_id=attempt_id) == "blocked"
+    attempt = CallAttempt.objects.get(id=attempt_id)
+    assert attempt.disposition == "blocked" and attempt.reasons == ["out_of_jurisdiction"]
+    contact.refresh_from_db()
+    assert contact.status == "done" and contact.last_disposition == "blocked"
+
+
+def test_busy_is_retried_later_up_to_max_attempts() -> None:
+    campaign = _transactional_campaign(contacts=1, max_attempts=2, retry_delay_s=600)
+    engine = _engine()
+    for attempt_number in (1, 2):
+        when = timezone.now() + dt.timedelta(hours=attempt_number - 1)
+        EngineProcess.objects.filter(id=engine.pk).update(heartbeat_at=when)
+        (attempt_id,) = dispatch_due(now=when)
+        attempt_process(attempt_id=attempt_id)
+        engine_take_next(engine_id=engine.pk)
+        attempt_record_event(event=CallEvent(attempt_id, "ended", timezone.now(), sip_code=486,
+                                             disposition="busy"))  # fmt: skip
+        contact = Contact.objects.get(campaign=campaign)
+        assert contact.attempts == attempt_number
+        if attempt_number == 1:
+            assert contact.status == "pending"
+            assert contact.next_attempt_at > timezone.now() + dt.timedelta(seconds=590)
+            assert dispatch_due() == []  # not due yet
+    assert contact.status == "done" and contact.last_disposition == "busy"
+    campaign.refresh_from_db()
+    dispatch_due()
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+
+def test_a_dead_workers_claim_goes_back_to_the_queue(settings) -> None:  # type: ignore[no-untyped-def]
+    _transactional_campaign(contacts=1)
+    _engine()
+    (attempt_id,) = dispatch_due()
+    assert attempt_claim(attempt_id=attempt_id)  # the worker dies here, before deciding
+    later = timezone.now() + dt.timedelta(seconds=settings.DIAL_CLAIM_STALE_S + 1)
+    reap_stale(now=later)
+    assert CallAttempt.objects.get(id=attempt_id).status == "queued"
+
+
+def test_a_dead_engines_calls_are_closed_as_failed_and_never_redialed(settings) -> None:  # type: ignore[no-untyped-def]
+    campaign = _transactional_campaign(contacts=1)
+    engine = _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    engine_take_next(engine_id=engine.pk)
+    later = timezone.now() + dt.timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_S + 1)
+    reap_stale(now=later)
+    attempt = CallAttempt.objects.get(id=attempt_id)
+    assert (attempt.status, attempt.hangup_cause) == ("failed", "engine_lost")
+    assert Contact.objects.get(campaign=campaign).status == "done"  # max_attempts is 1
+    # A late event from the lost engine cannot reopen or overwrite it.
+    attempt_record_event(event=CallEvent(attempt_id, "ended", timezone.now(), sip_code=200,
+                                         disposition="answered"))  # fmt: skip
+    assert CallAttempt.objects.get(id=attempt_id).disposition == "failed"
+
+
+def test_a_lost_task_is_sent_again(settings) -> None:  # type: ignore[no-untyped-def]
+    _transactional_campaign(contacts=1)
+    _engine()
+    (attempt_id,) = dispatch_due()
+    assert reap_stale() == []
+    later = timezone.now() + dt.timedelta(seconds=settings.DIAL_REQUEUE_AFTER_S + 1)
+    assert reap_stale(now=later) == [attempt_id]
+    assert reap_stale(now=later) == []  # not again until another full wait
