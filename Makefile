@@ -18,14 +18,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 setup: $(BIN)/.installed
 
 demo: setup
-	@command -v sipp >/dev/null || true
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py demo
 
 services:
 	bash scripts/ensure-services.sh
 
-test: setup services
+test: setup services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q
 
 lint: setup
