@@ -124,6 +124,7 @@ def test_busy_is_retried_later_up_to_max_attempts() -> None:
         assert contact.attempts == attempt_number
         if attempt_number == 1:
             assert contact.status == "pending"
+            assert contact.next_attempt_at is not None
             assert contact.next_attempt_at > timezone.now() + dt.timedelta(seconds=590)
             assert dispatch_due() == []  # not due yet
     assert contact.status == "done" and contact.last_disposition == "busy"
