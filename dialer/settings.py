@@ -127,6 +127,8 @@ COMPLIANCE_PROMO_WINDOW = env_str("COMPLIANCE_PROMO_WINDOW", "10:00-21:00")
 COMPLIANCE_SERVICE_WINDOW = env_str("COMPLIANCE_SERVICE_WINDOW", "09:00-21:00")
 COMPLIANCE_JURISDICTIONS = env_list("COMPLIANCE_JURISDICTIONS", ["IN"])
 COMPLIANCE_DEFAULT_REGION = env_str("COMPLIANCE_DEFAULT_REGION", "IN")
+# Zone of the campaigns' own daily windows (the regulatory windows use each callee's zone).
+COMPLIANCE_DEFAULT_TZ = env_str("COMPLIANCE_DEFAULT_TZ", "Asia/Kolkata")
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from campaigns.models import CallAttempt, Contact
+from campaigns.models import CallAttempt, Campaign, Contact, Trunk
 from campaigns.services.dialing import (
     attempt_claim,
     attempt_process,
@@ -169,3 +169,33 @@ def test_a_lost_task_is_sent_again(settings) -> None:  # type: ignore[no-untyped
     later = timezone.now() + dt.timedelta(seconds=settings.DIAL_REQUEUE_AFTER_S + 1)
     assert reap_stale(now=later) == [attempt_id]
     assert reap_stale(now=later) == []  # not again until another full wait
+
+
+def test_trunk_channels_cap_dispatch_across_campaigns() -> None:
+    first = _transactional_campaign(contacts=3)
+    second = make_campaign(sender=first.sender, trunk=first.trunk, purpose="transactional",
+                           caller_ids=list(first.caller_ids.all()), max_cps=100)  # fmt: skip
+    for _ in range(3):
+        make_contact(campaign=second)
+    campaign_start(campaign_id=second.pk)
+    Trunk.objects.filter(id=first.trunk_id).update(max_channels=4)
+    _engine(slots=4)
+    _engine(slots=4)
+    assert len(dispatch_due()) == 4  # 8 engine slots, 6 due contacts, 4 trunk channels
+
+
+def test_campaign_dials_only_inside_its_own_window() -> None:
+    campaign = _transactional_campaign(contacts=2)
+    Campaign.objects.filter(id=campaign.pk).update(
+        window_start=dt.time(10, 0), window_end=dt.time(18, 0)
+    )
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    evening = dt.datetime(2026, 11, 24, 18, 0, tzinfo=ist)
+    _engine()
+    EngineProcess.objects.update(heartbeat_at=evening)
+    assert dispatch_due(now=evening) == []  # 18:00 is outside [10:00, 18:00)
+    campaign.refresh_from_db()
+    assert campaign.status == "running"  # not completed: its contacts are still pending
+    morning = evening.replace(hour=10)
+    EngineProcess.objects.update(heartbeat_at=morning)
+    assert len(dispatch_due(now=morning)) == 2

@@ -29,7 +29,8 @@ class Campaign(models.Model):
     )
     trunk = models.ForeignKey(Trunk, on_delete=models.PROTECT, related_name="campaigns")
     caller_ids = models.ManyToManyField(CallerId, related_name="campaigns")
-    # The campaign's own dialing window in the callee's local time, inside the regulatory one.
+    # The campaign's own daily dialing window (COMPLIANCE_DEFAULT_TZ), on top of the regulatory
+    # windows that the compliance gate applies in each callee's zone.
     window_start = models.TimeField(default=dt.time(0, 0))
     window_end = models.TimeField(default=dt.time(23, 59, 59))
     max_cps = models.FloatField(default=1.0, validators=[MinValueValidator(0.01)])

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import uuid
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -55,24 +56,55 @@ def engine_free_slots(*, now: dt.datetime) -> int:
     return max(0, slots - waiting)
 
 
+def _per_tick(cps: float) -> int:
+    return max(1, math.floor(cps * settings.DIALER_TICK_SECONDS))
+
+
+def campaign_in_window(*, campaign: Campaign, now: dt.datetime) -> bool:
+    """The campaign's own daily window, half-open, in the jurisdiction's zone (IST for India)."""
+    local = now.astimezone(ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)).time()
+    start, end = campaign.window_start, campaign.window_end
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # a window across midnight
+
+
 def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Queue attempts for due contacts of running campaigns, within pacing and engine capacity.
+    """Queue attempts for due contacts of running campaigns, within the campaign's window and
+    concurrency, its trunk's channels, calls-per-tick of both, and the engines' free slots.
 
     Returns the new attempt ids; the caller enqueues them once the transaction has committed.
     """
     now = now or timezone.now()
     capacity = engine_free_slots(now=now)
+    trunk_room: dict[int, int] = {}
     created: list[int] = []
-    for campaign in Campaign.objects.filter(status=CampaignStatus.RUNNING).order_by("id"):
+    running = Campaign.objects.filter(status=CampaignStatus.RUNNING).select_related("trunk")
+    for campaign in running.order_by("id"):
         if capacity <= 0:
             break
+        if not campaign_in_window(campaign=campaign, now=now):
+            continue
+        trunk = campaign.trunk
+        if not trunk.enabled:
+            continue
+        if trunk.pk not in trunk_room:
+            on_trunk = CallAttempt.objects.filter(
+                campaign__trunk=trunk, status__in=LIVE_STATUSES
+            ).count()
+            trunk_room[trunk.pk] = min(trunk.max_channels - on_trunk, _per_tick(trunk.max_cps))
         live = CallAttempt.objects.filter(campaign=campaign, status__in=LIVE_STATUSES).count()
-        per_tick = max(1, math.floor(campaign.max_cps * settings.DIALER_TICK_SECONDS))
-        budget = min(capacity, campaign.max_concurrent - live, per_tick)
+        budget = min(
+            capacity,
+            trunk_room[trunk.pk],
+            campaign.max_concurrent - live,
+            _per_tick(campaign.max_cps),
+        )
         if budget <= 0:
             continue
         new_ids = _queue_for_campaign(campaign=campaign, budget=budget, now=now)
         capacity -= len(new_ids)
+        trunk_room[trunk.pk] -= len(new_ids)
         created.extend(new_ids)
         if not new_ids:
             campaign_complete_if_done(campaign_id=campaign.pk)
