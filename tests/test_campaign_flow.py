@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
 from telephony.models import EngineProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
 from tests.sipp_harness import SippUAS, free_udp_port
+from tests.test_dial_sipp import dial_json
 
 
 @pytest.fixture
@@ -167,3 +169,26 @@ def test_engine_pool_drains_live_calls_on_sigterm(
     assert drained.exists()
     assert set(drained.values_list("hangup_cause", flat=True)) == {"max_duration"}
     assert not EngineProcess.objects.filter(stopped_at=None).exists()
+
+
+def test_dial_uses_a_running_pool_which_survives_garbage_on_its_sip_port(
+    stack_env: dict[str, str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    base = free_udp_port()
+    cmd = manage_cmd("run_engine", "--processes", "1", "--base-port", str(base))
+    processes.append(ManagedProcess("engine", cmd, env=stack_env, log_dir=tmp_path))
+    processes[-1].start(ready="engine ready")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for junk in (
+            b"\x00\xff" * 300,
+            b"INVITE nonsense\r\n\r\n",
+            b"SIP/2.0 200\r\nVia: ;;\r\n\r\n",
+        ):
+            sock.sendto(junk, ("127.0.0.1", base))
+    time.sleep(0.5)
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        result = dial_json(stack_env, "+919876543215", uas.uri, "--max-seconds", "1")
+    assert result["disposition"] == "answered"
+    attempt = CallAttempt.objects.select_related("engine").get(id=result["attempt_id"])
+    assert attempt.engine is not None and attempt.engine.sip_port == base
+    assert processes[-1].alive()
