@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from compliance.models import AuditEntry, DndEntry, RegistryVersion, Sender, Suppression
+from compliance.models import AuditEntry, Consent, RegistryVersion, Sender, Suppression
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,17 +32,35 @@ class SenderAdmin(admin.ModelAdmin):
 
 @admin.register(RegistryVersion)
 class RegistryVersionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "as_of", "loaded_at", "rows", "source")
+    # Loaded only by `manage.py load_registry`: a hand edit would diverge from the official data.
+    list_display = (
+        "id", "kind", "as_of", "completed_at", "entries", "added", "changed", "removed",
+        "rejected", "source",
+    )  # fmt: skip
     date_hierarchy = "as_of"
 
 
-@admin.register(DndEntry)
-class DndEntryAdmin(ReadOnlyAdmin):
-    # A hand edit would silently diverge from the official registry it is loaded from.
-    list_display = ("number", "preferences")
-    search_fields = ("number",)
-    # Millions of rows: counting them on every page load is not worth it.
-    show_full_result_count = False
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "sender",
+        "scope",
+        "given_at",
+        "expires_at",
+        "revoked_at",
+        "reference",
+    )
+    list_filter = ("scope", "sender")
+    list_select_related = ("sender",)
+    search_fields = ("number", "reference")
+    readonly_fields = ("created_at",)
+    actions = ["revoke_now"]
+
+    @admin.action(description="Revoke the selected consents now")
+    def revoke_now(self, request: HttpRequest, queryset: QuerySet[Consent]) -> None:
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{revoked} consent(s) revoked")
 
 
 @admin.register(Suppression)

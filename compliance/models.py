@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Sector(models.TextChoices):
@@ -31,25 +32,63 @@ class Sender(models.Model):
 
 
 class RegistryVersion(models.Model):
-    """One load of the NCPR/DND registry; the newest version's as-of time decides staleness."""
+    """One load of the NCPR/DND registry into its own table (compliance_registry_v<id>).
 
+    A version is in force once completed_at is set; the newest completed version is the
+    registry. A load that fails or is interrupted never completes, so the previous version stays
+    in force; its table is dropped by the next load.
+    """
+
+    class Kind(models.TextChoices):
+        FULL = "full"
+        DELTA = "delta"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FULL)
     as_of = models.DateTimeField()
-    loaded_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     source = models.CharField(max_length=500, blank=True)
-    rows = models.PositiveIntegerField(default=0)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    added = models.PositiveBigIntegerField(default=0)
+    changed = models.PositiveBigIntegerField(default=0)
+    removed = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    entries = models.PositiveBigIntegerField(default=0)  # rows in force in this version
 
     def __str__(self) -> str:
         return f"registry v{self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
 
+    @property
+    def table_name(self) -> str:
+        return f"compliance_registry_v{self.pk}"
 
-class DndEntry(models.Model):
-    """A registry row: '0' is fully blocked, otherwise the categories still accepted ('1;3;7')."""
 
-    number = models.CharField(max_length=20, unique=True)
-    preferences = models.CharField(max_length=64)
+class Consent(models.Model):
+    """Explicit consent (DLT consent reference) of a number to a sender, for one scope."""
+
+    class Scope(models.TextChoices):
+        PROMOTIONAL = "promotional"
+        SERVICE_EXPLICIT = "service_explicit"
+
+    number = models.CharField(max_length=20)
+    sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="consents")
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    given_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    reference = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["number", "sender", "scope"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "reference"], name="consent_reference_unique_per_sender"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.number}: {self.preferences}"
+        return f"{self.number} -> {self.sender_id} ({self.scope}, {self.reference})"
 
 
 class Suppression(models.Model):
@@ -70,6 +109,7 @@ class AuditEntry(models.Model):
     class Kind(models.TextChoices):
         DECISION = "decision"
         OUTCOME = "outcome"
+        POLICY = "policy"  # the rule values in force changed
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -82,10 +122,14 @@ class AuditEntry(models.Model):
     allowed = models.BooleanField(null=True)
     reasons = models.JSONField(default=list)
     detail = models.JSONField(default=dict)
+    # Tamper evidence: entry_hash covers this entry's fields and prev_hash, the entry before's hash.
+    prev_hash = models.CharField(max_length=64, blank=True)
+    entry_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name_plural = "audit entries"
         ordering = ["id"]
+        indexes = [models.Index(fields=["number", "sender_dlt_id", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} {self.number}"

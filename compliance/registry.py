@@ -1,24 +1,119 @@
-"""Loading the DND registry: a full snapshot replaces it atomically and makes a new version."""
+"""The NCPR/DND registry: numbered versions, each in its own table, swapped in when complete.
+
+A version's table is compliance_registry_v<id> (number BIGINT primary key, prefs INTEGER). The
+preference is a bit mask: bit 0 means fully blocked ('0'), bit k means category k is accepted.
+The registry in force is the newest completed version; readers never see a half-loaded one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
-from compliance.models import DndEntry, RegistryVersion
+from compliance.models import RegistryVersion
 from compliance.numbers import to_e164
 
+FULLY_BLOCKED = 1
+MAX_CATEGORY = 9
 
-@transaction.atomic
+
+def prefs_to_mask(text: str) -> int:
+    """'0' -> fully blocked; '1;3;7', '1|3' or '1,3' -> those categories. Raises ValueError."""
+    parts = [p.strip() for p in text.replace("|", ";").replace(",", ";").split(";")]
+    if not parts or any(not p.isdigit() for p in parts):
+        raise ValueError(f"preferences {text!r} are not '0' or category numbers")
+    mask = 0
+    for part in parts:
+        code = int(part)
+        if code > MAX_CATEGORY:
+            raise ValueError(f"preference category {code} is out of range 0-{MAX_CATEGORY}")
+        mask |= FULLY_BLOCKED if code == 0 else 1 << code
+    return mask
+
+
+def mask_to_prefs(mask: int) -> str:
+    if mask & FULLY_BLOCKED:
+        return "0"
+    return ";".join(str(k) for k in range(1, MAX_CATEGORY + 1) if mask & (1 << k))
+
+
+def number_key(e164: str) -> int:
+    """'+919876543210' -> 919876543210: the registry tables key numbers as integers."""
+    return int(e164.lstrip("+"))
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    version_id: int
+    as_of: dt.datetime
+    table: str
+
+
+def registry_current() -> RegistryState | None:
+    """The version in force: the newest completed one, or None when none was ever loaded."""
+    row = (
+        RegistryVersion.objects.filter(completed_at__isnull=False)
+        .order_by("-completed_at", "-id")
+        .values_list("id", "as_of")
+        .first()
+    )
+    if row is None:
+        return None
+    return RegistryState(version_id=row[0], as_of=row[1], table=f"compliance_registry_v{row[0]}")
+
+
+def registry_lookup(*, state: RegistryState, number: str) -> int | None:
+    """The preference mask of an E.164 number, or None when it has no preference."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT prefs FROM {state.table} WHERE number = %s", [number_key(number)])  # noqa: S608 - table name is ours
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def registry_lookup_many(*, state: RegistryState, numbers: Sequence[str]) -> dict[str, int]:
+    """Preference masks of the numbers that have one, in chunks of parameters."""
+    found: dict[str, int] = {}
+    keys = {number_key(n): n for n in numbers}
+    items = list(keys)
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), 5000):
+            chunk = items[start : start + 5000]
+            marks = ",".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT number, prefs FROM {state.table} WHERE number IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            for key, prefs in cursor.fetchall():
+                found[keys[int(key)]] = int(prefs)
+    return found
+
+
+def _create_table(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TABLE {table} (number BIGINT PRIMARY KEY, prefs INTEGER NOT NULL)")
+
+
 def registry_replace(
     *, rows: Iterable[tuple[str, str]], as_of: dt.datetime, source: str = ""
 ) -> RegistryVersion:
-    """Replace the registry with rows of (number, preferences); all or nothing."""
-    entries = {to_e164(number, region="IN"): prefs.strip() for number, prefs in rows}
-    DndEntry.objects.all().delete()
-    DndEntry.objects.bulk_create(
-        [DndEntry(number=n, preferences=p) for n, p in entries.items()], batch_size=5000
-    )
-    return RegistryVersion.objects.create(as_of=as_of, source=source, rows=len(entries))
+    """A full snapshot from memory (demo, tests): all or nothing, in force when it returns."""
+    entries = {number_key(to_e164(n, region="IN")): prefs_to_mask(p) for n, p in rows}
+    with transaction.atomic():
+        version = RegistryVersion.objects.create(as_of=as_of, source=source, kind="full")
+        _create_table(version.table_name)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {version.table_name} (number, prefs) VALUES (%s, %s)",  # noqa: S608
+                list(entries.items()),
+            )
+        RegistryVersion.objects.filter(id=version.pk).update(
+            completed_at=timezone.now(), rows_read=len(entries), added=len(entries),
+            entries=len(entries),
+        )  # fmt: skip
+    version.refresh_from_db()
+    return version

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Q
 
-from compliance.models import DndEntry, Purpose, RegistryVersion, Sector, Suppression
+from compliance.models import Purpose, Sector, Suppression
 from compliance.numbers import InvalidNumber, cli_series, region_of, time_zone_of, to_e164
+from compliance.registry import FULLY_BLOCKED, registry_current, registry_lookup
 
 REGISTRY_MAX_AGE = dt.timedelta(hours=24)
 _COMMERCIAL = {
@@ -88,11 +89,10 @@ def _cli_reasons(
     return reasons
 
 
-def _dnd_reason(*, preferences: str, category: int | None) -> str | None:
-    accepted = {p for p in preferences.replace("|", ";").split(";") if p}
-    if "0" in accepted:
+def _dnd_reason(*, mask: int, category: int | None) -> str | None:
+    if mask & FULLY_BLOCKED:
         return "dnd_fully_blocked"
-    if category is None or str(category) not in accepted:
+    if category is None or not mask & (1 << category):
         return "dnd_category_blocked"
     return None
 
@@ -138,18 +138,18 @@ def decide(
 
     registry_version: int | None = None
     if purpose == Purpose.PROMOTIONAL:
-        latest = RegistryVersion.objects.order_by("-as_of", "-id").first()
-        if latest is None or not (
-            at - REGISTRY_MAX_AGE <= latest.as_of <= at + dt.timedelta(minutes=5)
+        state = registry_current()
+        if state is None or not (
+            at - REGISTRY_MAX_AGE <= state.as_of <= at + dt.timedelta(minutes=5)
         ):
             reasons.append("registry_stale")  # fail closed: no fresh registry, no promotional call
-        else:
-            registry_version = latest.pk
-        entry = DndEntry.objects.filter(number=e164).values_list("preferences", flat=True).first()
-        if entry is not None:
-            dnd = _dnd_reason(preferences=entry, category=category)
-            if dnd:
-                reasons.append(dnd)
+        if state is not None:
+            registry_version = state.version_id
+            mask = registry_lookup(state=state, number=e164)
+            if mask is not None:
+                dnd = _dnd_reason(mask=mask, category=category)
+                if dnd:
+                    reasons.append(dnd)
 
     local = at.astimezone(ZoneInfo(time_zone_of(e164, fallback="Asia/Kolkata")))
     window = _window_for(purpose)

@@ -197,7 +197,7 @@ def test_audit_entry_admin_is_strictly_read_only(admin_client: Client) -> None:
     "name",
     [
         "compliance_sender",
-        "compliance_dndentry",
+        "compliance_consent",
         "compliance_registryversion",
         "compliance_suppression",
         "compliance_auditentry",
