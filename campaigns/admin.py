@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -34,6 +35,19 @@ from campaigns.services.lifecycle import (
     campaign_start,
     campaign_stop,
 )
+from campaigns.services.preflight import campaign_preflight, campaign_preflight_rows
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
 
 
 @admin.register(Trunk)
@@ -73,7 +87,7 @@ def _table(counts: dict[str, int], empty: str) -> SafeString:
 
 
 def _lifecycle_action(
-    step: Callable[..., None], verb: str, past: str
+    step: Callable[..., object], verb: str, past: str
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Campaign]], None]:
     def action(
         modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]
@@ -130,8 +144,10 @@ class CampaignAdmin(admin.ModelAdmin):
         "upload_contacts",
         "contacts_panel",
         "dispositions_panel",
+        "preflight_panel",
     )
     actions = (
+        _lifecycle_action(campaign_preflight, "pre-flight scrub", "scrubbed"),
         _lifecycle_action(campaign_start, "start", "started"),
         _lifecycle_action(campaign_pause, "pause", "paused"),
         _lifecycle_action(campaign_resume, "resume", "resumed"),
@@ -169,6 +185,45 @@ class CampaignAdmin(admin.ModelAdmin):
     def contacts_panel(self, obj: Campaign) -> SafeString:
         return _table(campaign_contact_counts(campaign_id=obj.pk), "No contacts yet.")
 
+    @admin.display(description="Pre-flight scrub")
+    def preflight_panel(self, obj: Campaign) -> SafeString | str:
+        summary = obj.preflight
+        if not summary:
+            return "Not scrubbed yet: it runs at upload, at start, and with the scrub action."
+        by_reason: dict[str, int] = summary.get("by_reason", {})
+        url = reverse("admin:campaigns_campaign_preflight_report", args=[obj.pk])
+        cli_issues = summary.get("cli_issues") or {}
+        return format_html(
+            "<p>{} of {} contacts would be blocked (registry v{}, {}).{}{}</p>{}"
+            '<p><a class="button" href="{}">Download the blocked contacts (CSV)</a></p>',
+            summary.get("blocked", 0),
+            summary.get("total", 0),
+            summary.get("registry_version") or "-",
+            summary.get("at", ""),
+            format_html(" <strong>Every call: {}.</strong>", ", ".join(summary["campaign_reasons"]))
+            if summary.get("campaign_reasons")
+            else "",
+            format_html(" <strong>Caller IDs refused: {}.</strong>", "; ".join(
+                f"{cli} ({', '.join(why)})" for cli, why in cli_issues.items()
+            )) if cli_issues else "",
+            _table(by_reason, "Nobody would be blocked."),
+            url,
+        )  # fmt: skip
+
+    def preflight_report_view(
+        self, request: HttpRequest, campaign_id: int
+    ) -> StreamingHttpResponse:
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        rows = campaign_preflight_rows(campaign_id=campaign.pk)
+        response = StreamingHttpResponse(_csv_lines(("number", "name", "reasons"), rows),
+                                         content_type="text/csv")  # fmt: skip
+        response["Content-Disposition"] = (
+            f'attachment; filename="campaign-{campaign.pk}-preflight.csv"'
+        )
+        return response
+
     @admin.display(description="Upload contacts")
     def upload_contacts(self, obj: Campaign) -> SafeString | str:
         if obj.pk is None:
@@ -182,13 +237,19 @@ class CampaignAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.upload_contacts_view),
             name="campaigns_campaign_upload_contacts",
         )
-        return [upload, *super().get_urls()]
+        report = path(
+            "<int:campaign_id>/preflight.csv",
+            self.admin_site.admin_view(self.preflight_report_view),
+            name="campaigns_campaign_preflight_report",
+        )
+        return [upload, report, *super().get_urls()]
 
     def upload_contacts_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         report = None
+        preflight: dict[str, object] | None = None
         if request.method == "POST":
             form = UploadContactsForm(request.POST, request.FILES)
             if form.is_valid():
@@ -198,6 +259,8 @@ class CampaignAdmin(admin.ModelAdmin):
                     data=form.cleaned_data["file"].read(),
                     skip_invalid=form.cleaned_data["skip_invalid"],
                 )
+                if report.applied:
+                    preflight = campaign_preflight(campaign_id=campaign.pk)
         else:
             form = UploadContactsForm()
         context = {
@@ -207,6 +270,10 @@ class CampaignAdmin(admin.ModelAdmin):
             "original": campaign,
             "form": form,
             "report": report,
+            "preflight": preflight,
+            "preflight_url": reverse(
+                "admin:campaigns_campaign_preflight_report", args=[campaign.pk]
+            ),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/upload_contacts.html", context)
 

@@ -34,19 +34,24 @@ def time_zone_of(e164: str, *, fallback: str) -> str:
     return fallback
 
 
-def cli_series(cli: str) -> str:
-    """The Indian numbering series a caller ID belongs to: '140', '1600', 'mobile' or 'other'."""
+def national_digits(cli: str) -> str:
+    """A caller ID's Indian national number: '+911401234567', '911401234567', '01401234567' all
+    give '1401234567'."""
     digits = "".join(ch for ch in cli if ch.isdigit())
     if cli.strip().startswith("+91") or (len(digits) == 12 and digits.startswith("91")):
-        digits = digits[2:]
-    elif digits.startswith("0"):
-        digits = digits[1:]
-    if digits.startswith("140") and len(digits) == 10:
-        return "140"
-    if digits.startswith("1600") and len(digits) == 10:
-        return "1600"
+        return digits[2:]
+    return digits[1:] if digits.startswith("0") else digits
+
+
+def cli_series(cli: str, *, series: tuple[str, ...] = ("140", "1600")) -> str:
+    """Which numbering series a caller ID belongs to: one of the given prefixes (10-digit national
+    numbers that start with it), 'mobile' for a regular 10-digit mobile number, else 'other'."""
+    national = national_digits(cli)
+    for prefix in sorted(series, key=len, reverse=True):
+        if national.startswith(prefix) and len(national) == 10:
+            return prefix
     try:
-        parsed = phonenumbers.parse(digits, "IN")
+        parsed = phonenumbers.parse(national, "IN")
     except phonenumbers.NumberParseException:
         return "other"
     kind = phonenumbers.number_type(parsed)

@@ -126,6 +126,18 @@ MAX_CALL_SECONDS = env_int("MAX_CALL_SECONDS", 600, minimum=1)
 COMPLIANCE_PROMO_WINDOW = env_str("COMPLIANCE_PROMO_WINDOW", "10:00-21:00")
 COMPLIANCE_SERVICE_WINDOW = env_str("COMPLIANCE_SERVICE_WINDOW", "09:00-21:00")
 COMPLIANCE_JURISDICTIONS = env_list("COMPLIANCE_JURISDICTIONS", ["IN"])
+# Promotional calls need a registry version whose as-of time is this recent (fail closed).
+COMPLIANCE_REGISTRY_MAX_AGE_H = env_int("COMPLIANCE_REGISTRY_MAX_AGE_H", 24, minimum=1)
+# Frequency caps per number and sender per local day (no TRAI value exists: internal defaults).
+COMPLIANCE_MAX_ATTEMPTS_PER_DAY = env_int("COMPLIANCE_MAX_ATTEMPTS_PER_DAY", 3, minimum=1)
+COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY = env_int("COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY", 1, minimum=1)
+COMPLIANCE_CAP_PURPOSES = env_list(
+    "COMPLIANCE_CAP_PURPOSES", ["promotional", "service_implicit", "service_explicit"]
+)
+# Caller-ID number series (national number prefixes) and the sectors held to the service series.
+COMPLIANCE_PROMO_SERIES = env_list("COMPLIANCE_PROMO_SERIES", ["140"])
+COMPLIANCE_SERVICE_SERIES = env_list("COMPLIANCE_SERVICE_SERIES", ["1600"])
+COMPLIANCE_SERIES_SECTORS = env_list("COMPLIANCE_SERIES_SECTORS", ["bfsi", "government"])
 COMPLIANCE_DEFAULT_REGION = env_str("COMPLIANCE_DEFAULT_REGION", "IN")
 # Zone of the campaigns' own daily windows (the regulatory windows use each callee's zone).
 COMPLIANCE_DEFAULT_TZ = env_str("COMPLIANCE_DEFAULT_TZ", "Asia/Kolkata")

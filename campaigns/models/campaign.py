@@ -47,6 +47,8 @@ class Campaign(models.Model):
     status = models.CharField(
         max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
     )
+    # The last pre-flight scrub's summary (counts by reason), shown in the admin.
+    preflight = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

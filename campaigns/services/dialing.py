@@ -184,7 +184,7 @@ def attempt_check(
             number=attempt.number,
             purpose=campaign.purpose,
             category=campaign.category,
-            sender_id=campaign.sender_id,
+            sender_dlt_id=campaign.sender.dlt_entity_id,
             sector=campaign.sender.sector,
             cli=cli,
             at=now,

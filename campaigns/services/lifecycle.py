@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus
+from campaigns.services.preflight import campaign_preflight
 
 
 class CampaignStateError(Exception):
@@ -34,6 +35,12 @@ def campaign_start(*, campaign_id: int) -> None:
         raise CampaignStateError(f"campaign {campaign_id} has no active caller ID")
     if not campaign.trunk.enabled:
         raise CampaignStateError(f"campaign {campaign_id}: trunk {campaign.trunk} is disabled")
+    preflight = campaign_preflight(campaign_id=campaign_id)
+    cli_issues: dict[str, list[str]] = preflight["cli_issues"]  # type: ignore[assignment]
+    if cli_issues:
+        # Every call from such a caller ID would be refused: fix the pool before dialing.
+        problems = "; ".join(f"{cli}: {', '.join(why)}" for cli, why in cli_issues.items())
+        raise CampaignStateError(f"campaign {campaign_id}: caller IDs not allowed ({problems})")
     _transition(
         campaign_id=campaign_id,
         allowed_from=(CampaignStatus.DRAFT,),

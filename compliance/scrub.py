@@ -1,0 +1,141 @@
+"""The pre-flight scrub: the per-number rules for a whole list at once, before anyone is dialed.
+
+Per-number rules run in bulk (one registry pass, one read of the sender's suppressions and
+consents): invalid_number, out_of_jurisdiction, suppressed, dnd_fully_blocked,
+dnd_category_blocked, no_consent. Rules that block every call alike (registry_stale, the CLI
+series and ownership) are reported once for the campaign. Calling hours and frequency caps depend
+on the moment of the call: the last-moment check before each dial applies them.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+import phonenumbers
+from django.db.models import Q
+
+from compliance.models import Consent, Purpose, Sender, Suppression
+from compliance.policy import Policy, policy_from_settings
+from compliance.registry import FULLY_BLOCKED, registry_current, registry_lookup_many
+from compliance.services import cli_reasons
+
+_SUPPRESSIBLE = (Purpose.PROMOTIONAL, Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT)
+
+
+@dataclass
+class ScrubResult:
+    total: int
+    registry_version: int | None
+    campaign_reasons: list[str] = field(default_factory=list)  # would block every call
+    blocked: dict[str, list[str]] = field(default_factory=dict)  # number -> its own reasons
+    by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "blocked": len(self.blocked),
+            "by_reason": dict(sorted(self.by_reason.items())),
+            "campaign_reasons": self.campaign_reasons,
+            "registry_version": self.registry_version,
+        }
+
+
+def _region(e164: str) -> str:
+    if e164.startswith("+91") and len(e164) == 13:  # the common case, without a full parse
+        return "IN"
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _valid(e164: str) -> bool:
+    if e164.startswith("+91") and len(e164) == 13 and e164[3] in "6789" and e164[1:].isdigit():
+        return True  # an Indian mobile number: the shape phonenumbers would accept
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _valid_consents(*, sender_id: int | None, scope: str, at: dt.datetime) -> set[str]:
+    if sender_id is None:
+        return set()
+    return set(
+        Consent.objects.filter(sender_id=sender_id, scope=scope, given_at__lte=at)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+        .values_list("number", flat=True)
+    )
+
+
+def scrub_numbers(
+    *,
+    numbers: Sequence[str],
+    purpose: str,
+    sender_dlt_id: str | None,
+    sector: str,
+    cli: str,
+    at: dt.datetime,
+    category: int | None = None,
+    owned_clis: Collection[str] | None = None,
+    policy: Policy | None = None,
+) -> ScrubResult:
+    """Scrub E.164 numbers (as contacts are stored) for one campaign's purpose and sender."""
+    policy = policy or policy_from_settings()
+    sender_id = (
+        Sender.objects.filter(dlt_entity_id=sender_dlt_id).values_list("id", flat=True).first()
+        if sender_dlt_id
+        else None
+    )
+    result = ScrubResult(total=len(numbers), registry_version=None)
+    result.campaign_reasons = cli_reasons(
+        cli=cli, purpose=purpose, sector=sector, owned_clis=owned_clis, policy=policy
+    )
+    masks: dict[str, int] = {}
+    if purpose == Purpose.PROMOTIONAL:
+        state = registry_current()
+        max_age = dt.timedelta(hours=policy.registry_max_age_h)
+        if state is None or not at - max_age <= state.as_of:
+            result.campaign_reasons.insert(0, "registry_stale")
+        if state is not None:
+            result.registry_version = state.version_id
+            masks = registry_lookup_many(state=state, numbers=numbers)
+    suppressed: set[str] = set()
+    if purpose in _SUPPRESSIBLE:
+        suppressed = set(
+            Suppression.objects.filter(Q(sender__isnull=True) | Q(sender_id=sender_id)).values_list(
+                "number", flat=True
+            )
+        )
+    scope = Consent.Scope.SERVICE_EXPLICIT if purpose == Purpose.SERVICE_EXPLICIT else "promotional"
+    consents = (
+        _valid_consents(sender_id=sender_id, scope=scope, at=at)
+        if (purpose in (Purpose.PROMOTIONAL, Purpose.SERVICE_EXPLICIT))
+        else set()
+    )
+    category_bit = 1 << category if category else 0
+
+    for number in numbers:
+        reasons: list[str] = []
+        if not _valid(number):
+            reasons.append("invalid_number")
+        elif _region(number) not in policy.jurisdictions:
+            reasons.append("out_of_jurisdiction")
+        if number in suppressed:
+            reasons.append("suppressed")
+        mask = masks.get(number)
+        if mask is not None and number not in consents:
+            if mask & FULLY_BLOCKED:
+                reasons.append("dnd_fully_blocked")
+            elif not mask & category_bit:
+                reasons.append("dnd_category_blocked")
+        if purpose == Purpose.SERVICE_EXPLICIT and number not in consents:
+            reasons.append("no_consent")
+        if reasons:
+            result.blocked[number] = reasons
+            result.by_reason.update(reasons)
+    return result

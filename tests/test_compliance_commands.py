@@ -1,0 +1,234 @@
+"""check_number, import_consents and suppress, as an operator runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compliance.models import Consent, Suppression
+from compliance.registry import registry_replace
+from tests.factories import make_caller_id, make_campaign, make_sender
+
+ROOT = Path(__file__).resolve().parent.parent
+NOON_UTC = "2026-11-24T06:30:00Z"  # 12:00 IST
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def check_json(env: dict[str, str], *args: str) -> dict:
+    done = manage(env, "check_number", *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture
+def world(subprocess_env: dict[str, str]) -> dict[str, str]:
+    make_sender(dlt_entity_id="1101BANK", sector="bfsi")
+    make_sender(dlt_entity_id="1101SHOP", sector="other")
+    registry_replace(
+        rows=[("9876500000", "0"), ("9876500001", "1;2")],
+        as_of=dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC),
+    )
+    return subprocess_env
+
+
+def test_check_number_prints_the_decision(world: dict[str, str]) -> None:
+    result = check_json(
+        world,
+        "09876500000",
+        "--purpose",
+        "promotional",
+        "--category",
+        "3",
+        "--sender",
+        "1101SHOP",
+        "--cli",
+        "1401234567",
+        "--at",
+        NOON_UTC,
+    )
+    assert result == {
+        "number": "+919876500000",
+        "allowed": False,
+        "reasons": ["dnd_fully_blocked"],
+        "purpose": "promotional",
+        "local_time": "2026-11-24T12:00:00+05:30",
+        "registry_version": result["registry_version"],
+        "consent": None,
+    }
+    assert isinstance(result["registry_version"], int)
+
+
+def test_check_number_reports_consent_and_every_reason(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    consents = tmp_path / "consents.csv"
+    consents.write_text(
+        "number,sender,scope,given_at,expires_at,revoked_at,reference\n"
+        "9876500000,1101SHOP,promotional,2026-11-01T00:00:00+05:30,,,DLT-C-1\n"
+    )
+    assert manage(world, "import_consents", str(consents)).returncode == 0
+    ok = check_json(
+        world,
+        "+919876500000",
+        "--purpose",
+        "promotional",
+        "--category",
+        "3",
+        "--sender",
+        "1101SHOP",
+        "--cli",
+        "+911401234567",
+        "--at",
+        NOON_UTC,
+    )
+    assert ok["allowed"] and ok["consent"] == "DLT-C-1"
+    late = check_json(
+        world,
+        "+919876500001",
+        "--purpose",
+        "promotional",
+        "--category",
+        "3",
+        "--cli",
+        "9812345678",
+        "--at",
+        "2026-11-24T16:00:00Z",
+    )
+    assert late["reasons"] == [
+        "dnd_category_blocked",
+        "outside_calling_hours",
+        "cli_series_mismatch",
+    ]
+
+
+def test_check_number_with_campaign_checks_cli_ownership(world: dict[str, str]) -> None:
+    campaign = make_campaign(
+        purpose="promotional", category=3, caller_ids=[make_caller_id(number="+911401111111")]
+    )
+    result = check_json(
+        world,
+        "+919812345678",
+        "--purpose",
+        "promotional",
+        "--campaign",
+        str(campaign.pk),
+        "--cli",
+        "+911402222222",
+        "--at",
+        NOON_UTC,
+    )
+    assert result["reasons"] == ["cli_not_owned"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["9876543210", "--purpose", "promotional", "--at", "2026-11-24T12:00:00"], "UTC offset"),
+        (["9876543210", "--purpose", "promotional", "--at", "tomorrow"], "ISO 8601"),
+        (["9876543210", "--purpose", "spam"], "invalid choice"),
+        (["9876543210", "--purpose", "promotional", "--category", "9"], "invalid choice"),
+        (["9876543210", "--purpose", "promotional", "--sender", "NOPE"], "not known"),
+        (["9876543210"], "--purpose"),
+    ],
+)
+def test_check_number_bad_arguments_exit_2(
+    world: dict[str, str], args: list[str], message: str
+) -> None:
+    done = manage(world, "check_number", *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_invalid_number_is_a_decision(world: dict[str, str]) -> None:
+    result = check_json(world, "12345", "--purpose", "transactional", "--at", NOON_UTC)
+    assert result["reasons"] == ["invalid_number"] and not result["allowed"]
+
+
+def test_revocation_in_a_consent_file_applies_at_the_next_check(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    header = "number,sender,scope,given_at,expires_at,revoked_at,reference\n"
+    give = tmp_path / "give.csv"
+    give.write_text(header + "9876500000,1101SHOP,promotional,2026-11-01T00:00:00Z,,,R-1\n")
+    revoke = tmp_path / "revoke.csv"
+    revoke.write_text(
+        header + "9876500000,1101SHOP,promotional,2026-11-01T00:00:00Z,,2026-11-24T06:00:00Z,R-1\n"
+    )
+    args = (
+        "+919876500000",
+        "--purpose",
+        "promotional",
+        "--category",
+        "3",
+        "--sender",
+        "1101SHOP",
+        "--cli",
+        "1401234567",
+        "--at",
+        NOON_UTC,
+    )
+    manage(world, "import_consents", str(give))
+    assert check_json(world, *args)["allowed"]
+    done = manage(world, "import_consents", str(revoke))
+    assert done.returncode == 0 and "1 updated" in done.stdout
+    assert check_json(world, *args)["reasons"] == ["dnd_fully_blocked"]
+    assert Consent.objects.count() == 1
+
+
+def test_a_bad_consent_file_changes_nothing(world: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "number,sender,scope,given_at,expires_at,revoked_at,reference\n"
+        "9876500000,1101SHOP,promotional,2026-11-01T00:00:00Z,,,OK-1\n"
+        "12,1101SHOP,promotional,2026-11-01T00:00:00Z,,,BAD-1\n"
+        "9876500001,NOBODY,promotional,2026-11-01T00:00:00Z,,,BAD-2\n"
+        "9876500001,1101SHOP,promotional,2026-11-01,,,BAD-3\n"
+    )
+    done = manage(world, "import_consents", str(bad))
+    assert done.returncode == 1
+    assert "line 3:" in done.stderr and "line 4:" in done.stderr and "line 5:" in done.stderr
+    assert "line 2:" not in done.stderr
+    assert Consent.objects.count() == 0
+
+
+def test_suppress_a_number_then_a_file(world: dict[str, str], tmp_path: Path) -> None:
+    done = manage(world, "suppress", "09876543210", "--sender", "1101SHOP", "--reason", "asked")
+    assert done.returncode == 0, done.stderr
+    svc = (
+        "+919876543210",
+        "--purpose",
+        "service_implicit",
+        "--sender",
+        "1101SHOP",
+        "--cli",
+        "1401234567",
+        "--at",
+        NOON_UTC,
+    )
+    assert check_json(world, *svc)["reasons"] == ["suppressed"]
+    listing = tmp_path / "dnc.csv"
+    listing.write_text("number,reason\n9876543211,complaint\n+919876543212,\n")
+    done = manage(world, "suppress", "--file", str(listing))
+    assert done.returncode == 0 and "2 created" in done.stdout
+    assert Suppression.objects.filter(sender__isnull=True).count() == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number\n9876543213\nnot-a-number\n")
+    done = manage(world, "suppress", "--file", str(bad))
+    assert done.returncode == 1 and "line 3:" in done.stderr
+    assert not Suppression.objects.filter(number="+919876543213").exists()
+    assert manage(world, "suppress").returncode == 2
