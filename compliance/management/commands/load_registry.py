@@ -1,0 +1,65 @@
+"""python manage.py load_registry FILE [--as-of ISO8601] [--delta]"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from compliance.registry import LoadReport, RegistryLoadError, registry_load
+
+
+def _as_of(value: str | None) -> dt.datetime:
+    if value is None:
+        return timezone.now()
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time", returncode=2) from exc
+    if parsed.tzinfo is None:
+        raise CommandError(f"--as-of {value!r} needs a UTC offset (e.g. +05:30 or Z)", returncode=2)
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Load an NCPR/DND registry file (full, or --delta) as a new registry version."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--as-of", help="the file's as-of time, ISO 8601 with offset")
+        parser.add_argument("--delta", action="store_true", help="amend the version in force")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_of = _as_of(opts["as_of"])
+        path: Path = opts["file"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file", returncode=2)
+        try:
+            report = registry_load(path=path, as_of=as_of, delta=opts["delta"])
+        except RegistryLoadError as exc:
+            raise CommandError(f"{path}: {exc}", returncode=2) from exc
+        except KeyboardInterrupt:
+            raise CommandError(
+                "interrupted: nothing loaded, the previous registry version stays in force",
+                returncode=130,
+            ) from None
+        self._print(report)
+
+    def _print(self, report: LoadReport) -> None:
+        for line, message in report.issues:
+            self.stdout.write(f"line {line}: {message}")
+        if report.rejected > len(report.issues):
+            self.stdout.write(f"... and {report.rejected - len(report.issues)} more")
+        self.stdout.write(
+            f"rows read {report.rows_read}, added {report.added}, changed {report.changed}, "
+            f"removed {report.removed}, rejected {report.rejected}, entries {report.entries}"
+        )
+        if report.duplicates:
+            self.stdout.write(f"{report.duplicates} repeated numbers: the last row of each kept")
+        self.stdout.write(
+            f"registry version {report.version_id} ({report.kind}) in force, "
+            f"loaded in {report.seconds:.1f} s"
+        )
