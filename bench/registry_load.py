@@ -94,7 +94,7 @@ def main() -> None:
                  "postgres://postgres@127.0.0.1:5432/dialer_bench")  # fmt: skip
     _database_ready(url)
     _django_ready()
-    from compliance.registry import registry_load
+    from compliance.registry_load import registry_load
 
     _registry_emptied()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

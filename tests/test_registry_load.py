@@ -18,20 +18,19 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from bench.registry_data import registry_rows, write_registry_csv
-from compliance import registry
+from compliance import registry, registry_file
 from compliance.models import RegistryVersion
 from compliance.numbers import InvalidNumber, to_e164
 from compliance.registry import (
     FULLY_BLOCKED,
-    LoadReport,
-    RegistryLoadError,
     prefs_to_mask,
     registry_current,
-    registry_load,
     registry_lookup,
     registry_lookup_many,
     registry_number,
 )
+from compliance.registry_file import RegistryLoadError
+from compliance.registry_load import LoadReport, registry_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -330,7 +329,7 @@ def test_malformed_file_changes_nothing(
 def test_bad_utf8_deep_in_a_file_changes_nothing(
     tmp_path: Path, base: LoadReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(registry_file, "_CHUNK_BYTES", 64)
     rows = "".join(f"98765{i:05d},0\n" for i in range(50))
     path = _write(tmp_path, b"number,preferences\n" + rows.encode() + b"9876543210,\xff\n")
     with pytest.raises(RegistryLoadError, match="line 52: the file is not UTF-8"):
@@ -345,15 +344,15 @@ def test_bad_utf8_deep_in_a_file_changes_nothing(
 def test_interrupted_load_leaves_the_previous_version_in_force(
     tmp_path: Path, base: LoadReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = registry._file_chunks
+    real = registry_file._file_chunks
 
     def interrupted(fh: IO[bytes]) -> Iterator[tuple[bytes, int]]:
         chunks = real(fh)
         yield next(chunks)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(registry, "_CHUNK_BYTES", 1024)
-    monkeypatch.setattr(registry, "_file_chunks", interrupted)
+    monkeypatch.setattr(registry_file, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(registry_file, "_file_chunks", interrupted)
     path = write_registry_csv(tmp_path / "big.csv", 5000)
     for delta in (False, True):
         with pytest.raises(KeyboardInterrupt):
@@ -370,7 +369,7 @@ def test_failure_after_the_table_is_filled_leaves_the_previous_version_in_force(
     def broken(**kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(registry, "_pg_fill_delta", broken)
+    monkeypatch.setattr("compliance.registry_load._pg_fill_delta", broken)
     with pytest.raises(RuntimeError):
         _load(_write(tmp_path, "number,preferences\n9876500001,4\n"), delta=True, hours=1)
     assert _current_id() == base.version_id

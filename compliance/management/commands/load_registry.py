@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from compliance.registry import LoadReport, RegistryLoadError, registry_load
+from compliance.registry_file import RegistryLoadError
+from compliance.registry_load import LoadReport, registry_load
 
 
 def _as_of(value: str | None) -> dt.datetime:

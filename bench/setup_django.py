@@ -1,0 +1,40 @@
+"""Django set-up shared by the benchmarks: a PostgreSQL database of their own, migrated."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dialer_bench"
+
+
+def setup_django() -> str:
+    """Point Django at the bench database (BENCH_DATABASE_URL or the default), create and migrate
+    it. Returns the URL. Benchmarks never touch the development or test databases."""
+    sys.path.insert(0, str(ROOT))
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        raise SystemExit("benchmarks need PostgreSQL: set BENCH_DATABASE_URL=postgres://...")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dialer.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    _create_database(url)
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
