@@ -16,12 +16,14 @@ import datetime as dt
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from setup_django import setup_django
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.setup_django import setup_django
 
 
 def _pct(samples: list[float], q: float) -> float:

@@ -1,14 +1,14 @@
 """Benchmark: registry import at national scale (target: 10,000,000 rows in <= 60 s, atomic).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dialer_bench_registry \
-        .venv/bin/python bench/registry_load.py [--rows 10000000]
+    .venv/bin/python bench/registry_load.py [--rows 10000000]
 
-Point it at a database of its own: it creates the database if missing, migrates it and EMPTIES
-its registry (so that runs compare). Then it generates a full file and loads it twice: into the
-empty registry, then over that version (the timed `full_load_s`: a monthly reload, counts against
-the version in force included); then it loads a delta of 1% of the rows. For comparison it times
-the naive path (registry_replace: phonenumbers and executemany) on a 100,000-row sample, rolled
-back afterwards. The last line printed is one JSON object.
+It uses the benchmark database (BENCH_DATABASE_URL, default .../dialer_bench), creates it if
+missing, migrates it and EMPTIES its registry (so that runs compare). Then it generates a full
+file and loads it twice: into the empty registry, then over that version (the timed
+`full_load_s`: a monthly reload, counts against the version in force included); then it loads a
+delta of 1% of the rows. For comparison it times the naive path (registry_replace: phonenumbers
+and executemany) on a 100,000-row sample, rolled back afterwards.
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
@@ -26,32 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.registry_data import registry_rows, write_delta_csv, write_registry_csv  # noqa: E402
+from bench.setup_django import setup_django  # noqa: E402
 
 BASELINE_ROWS = 100_000
-
-
-def _database_ready(url: str) -> None:
-    """Create the benchmark database if it does not exist (connecting to 'postgres' for that)."""
-    import psycopg
-    from psycopg import sql
-
-    target = psycopg.conninfo.conninfo_to_dict(url)
-    name = str(target.get("dbname") or "")
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            return
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        print(f"created database {name}")
-
-
-def _django_ready() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dialer.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def _registry_emptied() -> None:
@@ -88,12 +64,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", help="where to write the files (default: a temporary directory)")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("DATABASE_URL must name a PostgreSQL database, e.g. "
-                 "postgres://postgres@127.0.0.1:5432/dialer_bench")  # fmt: skip
-    _database_ready(url)
-    _django_ready()
+    setup_django()
     from compliance.registry_load import registry_load
 
     _registry_emptied()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from setup_django import setup_django
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.setup_django import setup_django
 
 
 def main() -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path
 from django.utils import timezone
 
+from compliance.exports import FORMATS, audit_stream
 from compliance.models import AuditEntry, Consent, RegistryVersion, Sender, Suppression
 
 
@@ -74,7 +79,12 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    """The compliance audit trail: its value is that nobody can change it after the fact."""
+    """The compliance audit trail: its value is that nobody can change it after the fact.
+
+    Downloads stream in constant memory, with the changelist's filters and search applied:
+    the actions (with "select all"), or GET export/csv/ and export/jsonl/ under this changelist
+    with the changelist's own query string (e.g. ?kind=decision&sender_dlt_id=1101...).
+    """
 
     list_display = (
         "id",
@@ -91,3 +101,38 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ("number", "campaign_id__exact", "attempt_id__exact")
     date_hierarchy = "created_at"
     show_full_result_count = False
+    actions = ["export_csv", "export_jsonl"]
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        view = self.admin_site.admin_view(self.export_view)
+        return [path("export/<str:fmt>/", view, name=name), *super().get_urls()]
+
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if fmt not in FORMATS:
+            raise Http404(f"no export format {fmt!r}")
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("unknown filter in the query string")
+        return self._download(changelist.get_queryset(request), fmt)
+
+    @admin.action(description="Export selected audit entries as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> HttpResponseBase:
+        return self._download(queryset, "csv")
+
+    @admin.action(description="Export selected audit entries as JSON lines")
+    def export_jsonl(
+        self, request: HttpRequest, queryset: QuerySet[AuditEntry]
+    ) -> HttpResponseBase:
+        return self._download(queryset, "jsonl")
+
+    def _download(self, entries: QuerySet[AuditEntry], fmt: str) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(
+            audit_stream(entries=entries.order_by("id"), fmt=fmt), content_type=FORMATS[fmt]
+        )
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+        return response

@@ -1,21 +1,30 @@
-"""Audit log exports, streamed row by row so a large range exports in constant memory."""
+"""Audit log exports, streamed row by row so a large range exports in constant memory.
+
+Each row carries prev_hash and entry_hash; a JSON lines export of a whole range can be checked
+offline with `compliance.verify.chain_verify` (each line's hash with `compliance.audit.entry_hash`).
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from django.db.models import QuerySet
 
+from compliance.audit import iso_utc
 from compliance.models import AuditEntry
 
 COLUMNS = [
     "id", "created_at", "kind", "attempt_id", "campaign_id", "sender_dlt_id", "number",
-    "purpose", "allowed", "reasons", "detail",
+    "purpose", "allowed", "reasons", "detail", "prev_hash", "entry_hash",
 ]  # fmt: skip
+FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+_CHUNK_ROWS = 2000  # rows per database round trip, and per piece of a streamed response
+
+Row = dict[str, object]
 
 
 def audit_select(
@@ -24,6 +33,7 @@ def audit_select(
     until: dt.datetime | None = None,
     campaign_id: int | None = None,
     number: str | None = None,
+    sender_dlt_id: str | None = None,
 ) -> QuerySet[AuditEntry]:
     entries = AuditEntry.objects.order_by("id")
     if since is not None:
@@ -34,46 +44,66 @@ def audit_select(
         entries = entries.filter(campaign_id=campaign_id)
     if number is not None:
         entries = entries.filter(number=number)
+    if sender_dlt_id is not None:
+        entries = entries.filter(sender_dlt_id=sender_dlt_id)
     return entries
 
 
-def _rows(entries: QuerySet[AuditEntry]) -> Iterator[dict[str, object]]:
-    for e in entries.iterator(chunk_size=2000):
-        yield {
-            "id": e.pk,
-            "created_at": e.created_at.isoformat(),
-            "kind": e.kind,
-            "attempt_id": e.attempt_id,
-            "campaign_id": e.campaign_id,
-            "sender_dlt_id": e.sender_dlt_id,
-            "number": e.number,
-            "purpose": e.purpose,
-            "allowed": e.allowed,
-            "reasons": e.reasons,
-            "detail": e.detail,
-        }
-
-
-def e_reasons(row: dict[str, object]) -> list[str]:
-    reasons = row["reasons"]
-    return [str(r) for r in reasons] if isinstance(reasons, list) else []
-
-
 def audit_export(*, entries: QuerySet[AuditEntry], out: TextIO, fmt: str) -> int:
-    """Write entries as CSV (reasons ';'-joined, detail as JSON) or JSON lines."""
+    """Write entries as CSV (reasons ';'-joined, detail as JSON) or JSON lines; return the count."""
+    header, encode = _encoder(fmt)
+    out.write(header)
     count = 0
-    if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in _rows(entries):
-            row["reasons"] = ";".join(e_reasons(row))
-            row["detail"] = json.dumps(row["detail"], sort_keys=True)
-            writer.writerow(row)
-            count += 1
-    elif fmt == "jsonl":
-        for row in _rows(entries):
-            out.write(json.dumps(row, sort_keys=True) + "\n")
-            count += 1
-    else:
-        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
+    for row in _rows(entries):
+        out.write(encode(row))
+        count += 1
     return count
+
+
+def audit_stream(*, entries: QuerySet[AuditEntry], fmt: str) -> Iterator[str]:
+    """The same text as audit_export, in pieces of _CHUNK_ROWS rows (for a streamed response)."""
+    header, encode = _encoder(fmt)
+    return _pieces(header, encode, entries)
+
+
+def _pieces(
+    header: str, encode: Callable[[Row], str], entries: QuerySet[AuditEntry]
+) -> Iterator[str]:
+    piece = [header]
+    for n, row in enumerate(_rows(entries), start=1):
+        piece.append(encode(row))
+        if n % _CHUNK_ROWS == 0:
+            yield "".join(piece)
+            piece = []
+    if piece and any(piece):
+        yield "".join(piece)
+
+
+def _rows(entries: QuerySet[AuditEntry]) -> Iterator[Row]:
+    # values(): no model instance per row; the iterator keeps one chunk in memory at a time.
+    for row in entries.values(*COLUMNS).iterator(chunk_size=_CHUNK_ROWS):
+        row["created_at"] = iso_utc(row["created_at"])
+        yield row
+
+
+class _Echo:
+    """A file that hands back what is written, so csv.writer formats one line at a time."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _encoder(fmt: str) -> tuple[str, Callable[[Row], str]]:
+    if fmt == "csv":
+        writer = csv.writer(_Echo())
+
+        def csv_line(row: Row) -> str:
+            reasons = row["reasons"]
+            row["reasons"] = ";".join(map(str, reasons)) if isinstance(reasons, list) else ""
+            row["detail"] = json.dumps(row["detail"], sort_keys=True)
+            return str(writer.writerow([row[c] for c in COLUMNS]))
+
+        return str(writer.writerow(COLUMNS)), csv_line
+    if fmt == "jsonl":
+        return "", lambda row: json.dumps(row, sort_keys=True) + "\n"
+    raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")

@@ -130,7 +130,9 @@ COMPLIANCE_JURISDICTIONS = env_list("COMPLIANCE_JURISDICTIONS", ["IN"])
 COMPLIANCE_REGISTRY_MAX_AGE_H = env_int("COMPLIANCE_REGISTRY_MAX_AGE_H", 24, minimum=1)
 # Frequency caps per number and sender per local day (no TRAI value exists: internal defaults).
 COMPLIANCE_MAX_ATTEMPTS_PER_DAY = env_int("COMPLIANCE_MAX_ATTEMPTS_PER_DAY", 3, minimum=1)
-COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY = env_int("COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY", 1, minimum=1)
+COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY = env_int(
+    "COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY", 1, minimum=1
+)
 COMPLIANCE_CAP_PURPOSES = env_list(
     "COMPLIANCE_CAP_PURPOSES", ["promotional", "service_implicit", "service_explicit"]
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -78,7 +79,7 @@ def test_bulk_scrub_agrees_with_the_last_moment_check(promo: Campaign) -> None:
 
     numbers = [*promo.contacts.values_list("number", flat=True), "+14155550100", "+91123"]
     at = timezone.now()
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "purpose": "promotional",
         "sender_dlt_id": promo.sender.dlt_entity_id,
         "sector": "other",
@@ -114,14 +115,15 @@ def test_start_runs_the_scrub_and_refuses_a_caller_id_that_may_not_be_used(
     assert Campaign.objects.get(id=promo.pk).status == "draft"
     promo.caller_ids.remove(promo.caller_ids.get(number="+919812345678"))
     campaign_start(campaign_id=promo.pk)
-    assert Campaign.objects.get(id=promo.pk).preflight["blocked"] == 3
+    preflight = Campaign.objects.get(id=promo.pk).preflight
+    assert preflight is not None and preflight["blocked"] == 3
 
 
 def test_admin_shows_the_scrub_and_serves_the_report(promo: Campaign) -> None:
     User.objects.create_superuser("boss", "boss@example.com", "pw")
     client = Client()
     client.login(username="boss", password="pw")
-    csv_file = (b"number,name\n9876500010,Zoya\n9876500000,Blocked Bob\n")
+    csv_file = b"number,name\n9876500010,Zoya\n9876500000,Blocked Bob\n"
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = reverse("admin:campaigns_campaign_upload_contacts", args=[promo.pk])
@@ -131,7 +133,7 @@ def test_admin_shows_the_scrub_and_serves_the_report(promo: Campaign) -> None:
     change = client.get(reverse("admin:campaigns_campaign_change", args=[promo.pk]))
     assert "would be blocked" in change.content.decode()
     report = client.get(reverse("admin:campaigns_campaign_preflight_report", args=[promo.pk]))
-    lines = b"".join(report.streaming_content).decode().splitlines()
+    lines = b"".join(report.streaming_content).decode().splitlines()  # type: ignore[attr-defined]
     assert lines[0] == "number,name,reasons"
     assert "+919876500000,,dnd_fully_blocked" in lines
     assert len(lines) == 4

@@ -29,7 +29,7 @@ from campaigns.models import (
 )
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.services.outcomes import attempt_close
-from compliance.audit import audit_decision
+from compliance.recording import record_decision
 from compliance.services import Decision, decide
 from telephony.engine.events import DialJob
 from telephony.models import EngineProcess
@@ -198,7 +198,7 @@ def attempt_check(
             number=attempt.number, purpose=campaign.purpose, reasons=("check_unavailable",)
         )
     with transaction.atomic():
-        audit_decision(
+        record_decision(
             decision=decision,
             attempt_id=attempt_id,
             campaign_id=campaign.pk,

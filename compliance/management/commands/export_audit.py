@@ -1,5 +1,8 @@
 """python manage.py export_audit [--format csv|jsonl] [--since ISO] [--until ISO] [--campaign ID]
-[--number E164] [--out FILE]"""
+[--number E164] [--sender DLT_ID] [--out FILE]
+
+Filters combine (AND). Rows carry prev_hash and entry_hash so the export can be checked offline.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--until")
         parser.add_argument("--campaign", type=int)
         parser.add_argument("--number")
+        parser.add_argument("--sender", help="the sender's DLT entity id")
         parser.add_argument("--out", help="file to write (default: standard output)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -41,6 +45,7 @@ class Command(BaseCommand):
             until=_when(opts["until"], "--until"),
             campaign_id=opts["campaign"],
             number=opts["number"],
+            sender_dlt_id=opts["sender"],
         )
         if opts["out"]:
             with open(opts["out"], "w", newline="") as out:
