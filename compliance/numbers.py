@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
@@ -21,17 +23,31 @@ def to_e164(raw: str, *, region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def region_of(e164: str) -> str:
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+@dataclass(frozen=True)
+class NumberInfo:
+    e164: str
+    region: str
+    time_zone: str
 
 
-def time_zone_of(e164: str, *, fallback: str) -> str:
-    """The callee's zone; a number spanning several zones (or none known) uses the fallback."""
-    zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164))
+def number_info(raw: str, *, region: str, fallback_tz: str) -> NumberInfo:
+    """Parse once: E.164, region and the callee's zone. Raises InvalidNumber."""
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"{raw!r} is not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"{raw!r} is not a valid number")
+    zones = pn_timezone.time_zones_for_number(parsed)
+    zone = fallback_tz
     if len(zones) == 1 and zones[0] != "Etc/Unknown":
         # phonenumbers still names India's zone by its old alias.
-        return "Asia/Kolkata" if zones[0] == "Asia/Calcutta" else zones[0]
-    return fallback
+        zone = "Asia/Kolkata" if zones[0] == "Asia/Calcutta" else zones[0]
+    return NumberInfo(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(parsed) or "",
+        time_zone=zone,
+    )
 
 
 def national_digits(cli: str) -> str:

@@ -13,12 +13,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
-
-from compliance.models import AuditEntry, Consent, Purpose, Sender, Suppression
-from compliance.numbers import InvalidNumber, cli_series, region_of, time_zone_of, to_e164
+from compliance.facts import number_facts
+from compliance.models import Consent, Purpose
+from compliance.numbers import InvalidNumber, cli_series, number_info
 from compliance.policy import Policy, in_window, parse_window, policy_from_settings
-from compliance.registry import FULLY_BLOCKED, registry_current, registry_lookup
+from compliance.registry import FULLY_BLOCKED, registry_current
 
 _COMMERCIAL = frozenset(
     {Purpose.PROMOTIONAL, Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT, Purpose.TRANSACTIONAL}
@@ -26,6 +25,10 @@ _COMMERCIAL = frozenset(
 _SERVICE_OR_TXN = frozenset(
     {Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT, Purpose.TRANSACTIONAL}
 )
+_CONSENT_SCOPE: dict[str, str] = {
+    Purpose.PROMOTIONAL: Consent.Scope.PROMOTIONAL,
+    Purpose.SERVICE_EXPLICIT: Consent.Scope.SERVICE_EXPLICIT,
+}
 _SUPPRESSIBLE = frozenset({Purpose.PROMOTIONAL, Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT})
 
 __all__ = ["Decision", "decide", "parse_window"]
@@ -82,48 +85,6 @@ def _dnd_reason(*, mask: int, category: int | None) -> str | None:
     return None
 
 
-def consent_valid(*, number: str, sender_id: int | None, scope: str, at: dt.datetime) -> str | None:
-    """Reference of a consent valid at `at` (given_at <= at < expires_at, at < revoked_at)."""
-    if sender_id is None:
-        return None
-    return (
-        Consent.objects.filter(number=number, sender_id=sender_id, scope=scope, given_at__lte=at)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-        .order_by("-given_at")
-        .values_list("reference", flat=True)
-        .first()
-    )
-
-
-def _over_cap(
-    *, number: str, sender_dlt_id: str, purpose: str, local: dt.datetime, policy: Policy
-) -> bool:
-    """Today's (callee's local day) placed attempts, and answered promotional calls, so far."""
-    if purpose not in policy.cap_purposes:
-        return False
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = AuditEntry.objects.filter(
-        number=number, sender_dlt_id=sender_dlt_id, created_at__gte=midnight
-    ).aggregate(
-        attempts=Count("id", filter=Q(kind=AuditEntry.Kind.DECISION, allowed=True)),
-        answered_promo=Count(
-            "id",
-            filter=Q(
-                kind=AuditEntry.Kind.OUTCOME,
-                purpose=Purpose.PROMOTIONAL,
-                detail__disposition="answered",
-            ),
-        ),
-    )
-    if counts["attempts"] >= policy.max_attempts_per_day:
-        return True
-    return (
-        purpose == Purpose.PROMOTIONAL
-        and counts["answered_promo"] >= policy.max_answered_promo_per_day
-    )
-
-
 def decide(
     *,
     number: str,
@@ -157,49 +118,44 @@ def decide(
         "policy": policy.fingerprint(),
     }
     try:
-        e164 = to_e164(number, region=policy.default_region)
+        info = number_info(number, region=policy.default_region, fallback_tz=policy.default_tz)
     except InvalidNumber:
         return Decision(number=number, purpose=purpose, reasons=("invalid_number",), inputs=inputs)
 
-    sender_id = (
-        Sender.objects.filter(dlt_entity_id=sender_dlt_id).values_list("id", flat=True).first()
-        if sender_dlt_id
-        else None
+    e164 = info.e164
+    local = at.astimezone(ZoneInfo(info.time_zone))
+    registry = registry_current() if purpose == Purpose.PROMOTIONAL else None
+    scope = _CONSENT_SCOPE.get(purpose)
+    facts = number_facts(
+        number=e164,
+        sender_dlt_id=sender_dlt_id or "",
+        at=at,
+        day_start=local.replace(hour=0, minute=0, second=0, microsecond=0),
+        registry=registry,
+        consent_scope=scope,
     )
     reasons: list[str] = []
     consent: str | None = None
-    if region_of(e164) not in policy.jurisdictions:
+    if info.region not in policy.jurisdictions:
         reasons.append("out_of_jurisdiction")
+    if purpose in _SUPPRESSIBLE and facts.suppressed:
+        reasons.append("suppressed")
 
-    if purpose in _SUPPRESSIBLE:
-        suppressions = Suppression.objects.filter(number=e164)
-        if suppressions.filter(Q(sender__isnull=True) | Q(sender_id=sender_id)).exists():
-            reasons.append("suppressed")
-
-    registry_version: int | None = None
     if purpose == Purpose.PROMOTIONAL:
-        state = registry_current()
         max_age = dt.timedelta(hours=policy.registry_max_age_h)
-        if state is None or not (at - max_age <= state.as_of <= at + dt.timedelta(minutes=5)):
+        if registry is None or not (at - max_age <= registry.as_of <= at + dt.timedelta(minutes=5)):
             reasons.append("registry_stale")  # fail closed: no fresh registry, no promotion
-        if state is not None:
-            registry_version = state.version_id
-            mask = registry_lookup(state=state, number=e164)
-            dnd = None if mask is None else _dnd_reason(mask=mask, category=category)
-            if dnd:
-                consent = consent_valid(
-                    number=e164, sender_id=sender_id, scope=Consent.Scope.PROMOTIONAL, at=at
-                )
-                if consent is None:
-                    reasons.append(dnd)
+        dnd = None if facts.prefs is None else _dnd_reason(mask=facts.prefs, category=category)
+        if dnd:
+            if facts.consent is None:
+                reasons.append(dnd)
+            else:
+                consent = facts.consent  # explicit consent overrides the DND preference
     elif purpose == Purpose.SERVICE_EXPLICIT:
-        consent = consent_valid(
-            number=e164, sender_id=sender_id, scope=Consent.Scope.SERVICE_EXPLICIT, at=at
-        )
+        consent = facts.consent
         if consent is None:
             reasons.append("no_consent")
 
-    local = at.astimezone(ZoneInfo(time_zone_of(e164, fallback=policy.default_tz)))
     window = _window_for(purpose, policy)
     if window is not None and not in_window(window, local.time()):
         reasons.append("outside_calling_hours")
@@ -207,8 +163,16 @@ def decide(
     reasons.extend(
         cli_reasons(cli=cli, purpose=purpose, sector=sector, owned_clis=owned_clis, policy=policy)
     )
-    if sender_dlt_id and _over_cap(
-        number=e164, sender_dlt_id=sender_dlt_id, purpose=purpose, local=local, policy=policy
+    if (
+        sender_dlt_id
+        and purpose in policy.cap_purposes
+        and (
+            facts.attempts_today >= policy.max_attempts_per_day
+            or (
+                purpose == Purpose.PROMOTIONAL
+                and facts.answered_promo_today >= policy.max_answered_promo_per_day
+            )
+        )
     ):
         reasons.append("frequency_cap")
     return Decision(
@@ -216,7 +180,7 @@ def decide(
         purpose=purpose,
         reasons=tuple(reasons),
         local_time=local.isoformat(timespec="seconds"),
-        registry_version=registry_version,
+        registry_version=registry.version_id if registry else None,
         consent=consent,
         inputs=inputs,
     )
