@@ -37,8 +37,12 @@ REGISTRY = [
 def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
     """Create (or reuse) the demo's fixed objects and a fresh campaign ready to start."""
     now = timezone.now()
-    sender, _ = Sender.objects.get_or_create(
-        dlt_entity_id="1101DEMO00000001", defaults={"name": "Demo Academy", "sector": "other"}
+    # A sender of its own per run: the daily frequency caps count per number and sender, so
+    # yesterday's (or five minutes ago's) demo calls must not block today's.
+    sender = Sender.objects.create(
+        dlt_entity_id=f"1101DEMO{now:%Y%m%d%H%M%S}",
+        name=f"Demo Academy ({now:%Y-%m-%d %H:%M:%S})",
+        sector="other",
     )
     trunk, _ = Trunk.objects.update_or_create(
         name="demo-callee", defaults={"sip_uri": callee_uri, "max_cps": 5, "max_channels": 4}

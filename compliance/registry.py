@@ -100,10 +100,10 @@ def registry_current() -> RegistryState | None:
     if row is None:
         return None
     as_of = row[1]
-    if isinstance(as_of, str):  # SQLite hands datetimes back as text, in UTC
-        parsed = parse_datetime(as_of)
-        assert parsed is not None
-        as_of = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if isinstance(as_of, str):  # SQLite keeps datetimes as UTC text (or naive datetimes)
+        as_of = parse_datetime(as_of)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)
     return RegistryState(version_id=row[0], as_of=as_of, table=f"compliance_registry_v{row[0]}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +233,37 @@ def test_suppress_a_number_then_a_file(world: dict[str, str], tmp_path: Path) ->
     assert done.returncode == 1 and "line 3:" in done.stderr
     assert not Suppression.objects.filter(number="+919876543213").exists()
     assert manage(world, "suppress").returncode == 2
+
+
+def test_the_embedded_sqlite_default_runs_the_same_checks(tmp_path: Path) -> None:
+    """The demo's database: registry load, consent, suppression and check_number on SQLite."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="dialer.settings",
+        DIALER_VAR_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+    )
+    assert manage(env, "migrate", "-v0").returncode == 0
+    registry = tmp_path / "ncpr.csv"
+    registry.write_text("number,preferences\n9876500000,0\n9876500001,1;2\nbad,0\n")
+    loaded = manage(env, "load_registry", str(registry), "--as-of", "2026-11-24T05:00:00Z")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "line 4" in loaded.stdout + loaded.stderr
+    assert manage(env, "suppress", "9876500002").returncode == 0
+    common = (
+        "--purpose",
+        "promotional",
+        "--category",
+        "3",
+        "--cli",
+        "1401234567",
+        "--at",
+        NOON_UTC,
+    )
+    for number, reasons in (
+        ("9876500000", ["dnd_fully_blocked"]),
+        ("9876500001", ["dnd_category_blocked"]),
+        ("9876500002", ["suppressed"]),
+        ("9876500003", []),
+    ):
+        assert check_json(env, number, *common)["reasons"] == reasons
