@@ -275,7 +275,7 @@ def engine_take_next(
             continue
         taken = CallAttempt.objects.filter(
             id=attempt.pk, status=AttemptStatus.DIALING, engine=None
-        ).update(engine_id=engine_id)
+        ).update(engine_id=engine_id, taken_at=timezone.now())
         if taken == 1:
             return _job_for(attempt)
     return None
