@@ -110,7 +110,7 @@ def test_blocked_attempt_closes_the_contact_without_dialing() -> None:
 
 
 def test_busy_is_retried_later_up_to_max_attempts() -> None:
-    campaign = _transactional_campaign(contacts=1, max_attempts=2, retry_delay_s=600)
+    campaign = _transactional_campaign(contacts=1, max_attempts=2, retry_delays={"busy": 600})
     engine = _engine()
     for attempt_number in (1, 2):
         when = timezone.now() + dt.timedelta(hours=attempt_number - 1)

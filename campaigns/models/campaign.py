@@ -42,7 +42,12 @@ class Campaign(models.Model):
         help_text="hang up answered calls after this",
     )
     max_attempts = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
-    retry_delay_s = models.PositiveIntegerField(default=600)
+    retry_delays = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='seconds before retrying, per disposition, e.g. {"busy": 600, "no_answer": 3600,'
+        ' "failed": 300} (these are the defaults); other dispositions are never retried',
+    )
     agent_url = models.CharField(max_length=500, blank=True, help_text="ws:// or wss:// agent URL")
     status = models.CharField(
         max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True

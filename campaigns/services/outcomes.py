@@ -10,13 +10,13 @@ from django.utils import timezone
 
 from campaigns.models import AttemptStatus, CallAttempt, Contact, ContactStatus
 from campaigns.models.attempt import FINAL_STATUSES
+from campaigns.retry import MAX_TEMPORARY_BLOCKS, block_lifts_at, retry_delay
 from compliance.audit import audit_outcome
+from compliance.numbers import InvalidNumber, number_info
+from compliance.policy import policy_from_settings
 from telephony.engine.events import CallEvent
 
 log = logging.getLogger(__name__)
-
-# Dispositions worth another try later; the others close the contact at once.
-RETRYABLE = frozenset({"busy", "no_answer", "failed"})
 
 
 def attempt_close(*, attempt_id: int, now: dt.datetime) -> None:
@@ -43,13 +43,43 @@ def attempt_close(*, attempt_id: int, now: dt.datetime) -> None:
             "hangup_cause": attempt.hangup_cause,
         },
     )
-    contact = attempt.contact
-    retry = attempt.disposition in RETRYABLE and contact.attempts < campaign.max_attempts
+    _schedule_contact(attempt=attempt, now=now)
+
+
+def _schedule_contact(*, attempt: CallAttempt, now: dt.datetime) -> None:
+    """Retry the contact later, by the campaign's policy, or close it."""
+    campaign, contact = attempt.campaign, attempt.contact
+    attempts = contact.call_attempts
+    if attempt.status == AttemptStatus.BLOCKED:
+        info = _zone_of(attempt.number)
+        when = block_lifts_at(
+            reasons=list(attempt.reasons),
+            purpose=campaign.purpose,
+            now=now,
+            tz=info,
+            policy=policy_from_settings(),
+        )
+        if attempts.filter(status=AttemptStatus.BLOCKED).count() > MAX_TEMPORARY_BLOCKS:
+            when = None
+    else:
+        delay = retry_delay(disposition=attempt.disposition, delays=campaign.retry_delays)
+        dialed = attempts.exclude(status=AttemptStatus.BLOCKED).count()
+        when = now + delay if delay is not None and dialed < campaign.max_attempts else None
     Contact.objects.filter(id=contact.pk, status=ContactStatus.IN_PROGRESS).update(
-        status=ContactStatus.PENDING if retry else ContactStatus.DONE,
-        next_attempt_at=now + dt.timedelta(seconds=campaign.retry_delay_s) if retry else None,
+        status=ContactStatus.PENDING if when else ContactStatus.DONE,
+        next_attempt_at=when,
         last_disposition=attempt.disposition,
     )
+
+
+def _zone_of(number: str) -> str:
+    policy = policy_from_settings()
+    try:
+        return number_info(
+            number, region=policy.default_region, fallback_tz=policy.default_tz
+        ).time_zone
+    except InvalidNumber:
+        return policy.default_tz
 
 
 def attempt_record_event(*, event: CallEvent) -> None:
