@@ -32,6 +32,7 @@ from campaigns.services.lifecycle import (
     CampaignStateError,
     campaign_pause,
     campaign_resume,
+    campaign_schedule,
     campaign_start,
     campaign_stop,
 )
@@ -148,6 +149,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     actions = (
         _lifecycle_action(campaign_preflight, "pre-flight scrub", "scrubbed"),
+        _lifecycle_action(campaign_schedule, "schedule", "scheduled"),
         _lifecycle_action(campaign_start, "start", "started"),
         _lifecycle_action(campaign_pause, "pause", "paused"),
         _lifecycle_action(campaign_resume, "resume", "resumed"),

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.db import transaction
 
 from campaigns.services.dialing import attempt_process, dispatch_due, reap_stale
+from campaigns.services.lifecycle import campaigns_open_and_close
 
 
 def _enqueue_after_commit(attempt_ids: list[int]) -> None:
@@ -47,3 +48,9 @@ def reap() -> int:
         resend = reap_stale()
         _enqueue_after_commit(resend)
     return len(resend)
+
+
+@shared_task(name="campaigns.schedule", queue="dialer", ignore_result=True)
+def schedule() -> int:
+    """Open scheduled campaigns whose start time came, close those past their end."""
+    return len(campaigns_open_and_close())

@@ -17,3 +17,4 @@ def _schedule(sender: Celery, **_: object) -> None:
 
     sender.add_periodic_task(settings.DIALER_TICK_SECONDS, sender.signature("campaigns.dispatch"))
     sender.add_periodic_task(5.0, sender.signature("campaigns.reap"))
+    sender.add_periodic_task(10.0, sender.signature("campaigns.schedule"))

@@ -11,6 +11,7 @@ from compliance.models import Purpose, Sender
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft"
+    SCHEDULED = "scheduled"  # starts by itself at starts_at (beat)
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"
@@ -29,6 +30,12 @@ class Campaign(models.Model):
     )
     trunk = models.ForeignKey(Trunk, on_delete=models.PROTECT, related_name="campaigns")
     caller_ids = models.ManyToManyField(CallerId, related_name="campaigns")
+    starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="a scheduled campaign starts by itself at this time"
+    )
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="the campaign stops by itself at this time"
+    )
     # The campaign's own daily dialing window (COMPLIANCE_DEFAULT_TZ), on top of the regulatory
     # windows that the compliance gate applies in each callee's zone.
     window_start = models.TimeField(default=dt.time(0, 0))

@@ -230,6 +230,11 @@ def attempt_check(
 
 def attempt_process(*, attempt_id: int) -> str:
     """The worker's whole job for one attempt: claim it, then check it. Safe to run twice."""
+    status = (
+        Campaign.objects.filter(attempts__id=attempt_id).values_list("status", flat=True).first()
+    )
+    if status == CampaignStatus.PAUSED:
+        return "paused"  # left queued: the reaper sends it again, and it goes on after resume
     token = attempt_claim(attempt_id=attempt_id)
     if token is None:
         return "not_claimed"
@@ -256,9 +261,13 @@ def engine_take_next(
     """
     now = now or timezone.now()
     oldest = now - dt.timedelta(seconds=settings.DIAL_APPROVAL_MAX_AGE_S)
-    candidates = CallAttempt.objects.filter(
-        status=AttemptStatus.DIALING, approved_at__isnull=False, engine=None
-    ).order_by("approved_at", "id")
+    candidates = (
+        CallAttempt.objects.filter(
+            status=AttemptStatus.DIALING, approved_at__isnull=False, engine=None
+        )
+        .exclude(campaign__status=CampaignStatus.PAUSED)  # a pause stops new dials at once
+        .order_by("approved_at", "id")
+    )
     if only_attempt is not None:
         candidates = candidates.filter(id=only_attempt)
     for attempt in candidates.select_related("campaign__trunk", "contact")[:5]:

@@ -1,12 +1,25 @@
-"""Campaign lifecycle: start, pause, resume, stop. Each is a conditional UPDATE on the status."""
+"""Campaign lifecycle: schedule, start, pause, resume, stop; each a conditional UPDATE on the
+status. Scheduled campaigns open and close themselves (campaigns_open_and_close, run by beat)."""
 
 from __future__ import annotations
+
+import datetime as dt
+import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus
+from campaigns.models import (
+    AttemptStatus,
+    CallAttempt,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+)
 from campaigns.services.preflight import campaign_preflight
+
+log = logging.getLogger(__name__)
 
 
 class CampaignStateError(Exception):
@@ -43,10 +56,45 @@ def campaign_start(*, campaign_id: int) -> None:
         raise CampaignStateError(f"campaign {campaign_id}: caller IDs not allowed ({problems})")
     _transition(
         campaign_id=campaign_id,
-        allowed_from=(CampaignStatus.DRAFT,),
+        allowed_from=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED),
         to=CampaignStatus.RUNNING,
         started_at=timezone.now(),
     )
+
+
+def campaign_schedule(*, campaign_id: int) -> None:
+    """A draft with a start time waits for it; beat starts it then (with the pre-flight)."""
+    campaign = Campaign.objects.get(id=campaign_id)
+    if campaign.starts_at is None:
+        raise CampaignStateError(f"campaign {campaign_id} has no start time to schedule it at")
+    if campaign.ends_at is not None and campaign.ends_at <= campaign.starts_at:
+        raise CampaignStateError(f"campaign {campaign_id} ends before it starts")
+    _transition(
+        campaign_id=campaign_id, allowed_from=(CampaignStatus.DRAFT,), to=CampaignStatus.SCHEDULED
+    )
+
+
+def campaigns_open_and_close(*, now: dt.datetime | None = None) -> list[str]:
+    """Start scheduled campaigns whose time has come and stop those past their end; returns what
+    it did, one line each (a campaign that cannot start stays scheduled and says why)."""
+    now = now or timezone.now()
+    done: list[str] = []
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, starts_at__lte=now)
+    for campaign_id in due.values_list("id", flat=True):
+        try:
+            campaign_start(campaign_id=campaign_id)
+            done.append(f"started {campaign_id}")
+        except CampaignStateError as exc:
+            log.warning("scheduled campaign %s cannot start: %s", campaign_id, exc)
+            done.append(f"not started {campaign_id}: {exc}")
+    over = Campaign.objects.filter(
+        status__in=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+        ends_at__lte=now,
+    )
+    for campaign_id in over.values_list("id", flat=True):
+        campaign_stop(campaign_id=campaign_id)
+        done.append(f"stopped {campaign_id}")
+    return done
 
 
 def campaign_pause(*, campaign_id: int) -> None:
@@ -62,11 +110,37 @@ def campaign_resume(*, campaign_id: int) -> None:
     )
 
 
+@transaction.atomic
 def campaign_stop(*, campaign_id: int) -> None:
-    """End the campaign for good: nothing more is dialed; live calls finish."""
+    """End the campaign for good: nothing more is dialed; live calls finish.
+
+    Attempts no engine has taken yet are cancelled (they were never dialed); their contacts go
+    back to pending, so the list shows who was never reached.
+    """
+    now = timezone.now()
     _transition(
         campaign_id=campaign_id,
-        allowed_from=(CampaignStatus.DRAFT, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+        allowed_from=(
+            CampaignStatus.DRAFT,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+        ),
         to=CampaignStatus.STOPPED,
-        finished_at=timezone.now(),
+        finished_at=now,
+    )
+    untaken = CallAttempt.objects.filter(
+        campaign_id=campaign_id,
+        status__in=(AttemptStatus.QUEUED, AttemptStatus.DIALING),
+        engine=None,
+    )
+    contact_ids = list(untaken.values_list("contact_id", flat=True))
+    untaken.update(
+        status=AttemptStatus.FAILED,
+        disposition="failed",
+        ended_at=now,
+        hangup_cause="campaign_stopped",
+    )
+    Contact.objects.filter(id__in=contact_ids, status=ContactStatus.IN_PROGRESS).update(
+        status=ContactStatus.PENDING
     )
