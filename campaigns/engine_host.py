@@ -10,11 +10,13 @@ import socket
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
-from campaigns.services.dialing import engine_take_next
+from campaigns.services.dialing import engine_take_next, lease_id
 from campaigns.services.outcomes import attempt_record_event
+from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.core import Engine
 from telephony.engine.events import CallEvent
 from telephony.models import EngineProcess
@@ -56,21 +58,45 @@ class EngineHost:
         self.draining = False
         self._last_heartbeat = 0.0
         self._last_poll = 0.0
+        # Distributed pacing needs Redis; the embedded set-up paces per dispatch tick only.
+        self.pacer = Pacer.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+        self._leases: dict[int, list[str]] = {}  # attempt id -> pacing scopes it holds
 
     def take_work(self) -> bool:
         """Dial one approved attempt if a slot is free. True if a call was started."""
         if self.draining or self.engine.free_slots() <= 0:
             return False
-        job = engine_take_next(engine_id=self.record.pk, only_attempt=self.only_attempt)
-        if job is None:
+        try:
+            taken = engine_take_next(
+                engine_id=self.record.pk, only_attempt=self.only_attempt, pacer=self.pacer
+            )
+        except PacingUnavailable:
+            # Fail closed: without the shared limits we cannot know the trunk has room.
+            log.warning("engine %s: pacing unavailable; not dialing", self.record.name)
             return False
+        if taken is None:
+            return False
+        job, scopes = taken
+        if scopes:
+            self._leases[job.attempt_id] = scopes
         self.engine.dial(job)
         return True
+
+    def _release(self, event: CallEvent) -> None:
+        scopes = self._leases.pop(event.attempt_id, None)
+        if scopes and self.pacer is not None:
+            try:
+                self.pacer.release(lease_id=lease_id(event.attempt_id), scopes=scopes)
+            except PacingUnavailable:
+                log.warning("attempt %s: lease not released; it expires", event.attempt_id)
 
     def flush_events(self) -> None:
         """Write engine events in order; on a database error keep them for the next round."""
         while self._outbox:
-            attempt_record_event(event=self._outbox[0])
+            event = self._outbox[0]
+            attempt_record_event(event=event)
+            if event.kind == "ended":
+                self._release(event)
             self._outbox.popleft()
 
     def heartbeat(self, *, force: bool = False) -> None:
@@ -81,6 +107,13 @@ class EngineHost:
         EngineProcess.objects.filter(id=self.record.pk).update(
             heartbeat_at=timezone.now(), live_calls=self.engine.live_calls, draining=self.draining
         )
+        if self.pacer is not None and self._leases:
+            # Our live calls keep their channels; a dead engine's leases simply expire.
+            scopes = sorted({scope for held in self._leases.values() for scope in held})
+            try:
+                self.pacer.refresh(lease_ids=[lease_id(a) for a in self._leases], scopes=scopes)
+            except PacingUnavailable:
+                log.warning("engine %s: could not refresh pacing leases", self.record.name)
 
     def step(self) -> bool:
         """One round of the loop. True if anything happened."""

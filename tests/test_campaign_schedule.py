@@ -65,8 +65,8 @@ def test_pause_holds_approved_calls_until_resume() -> None:
     assert attempt_process(attempt_id=second) == "paused"
     assert CallAttempt.objects.get(id=second).status == "queued"
     campaign_resume(campaign_id=campaign.pk)
-    job = engine_take_next(engine_id=engine.pk)
-    assert job is not None and job.attempt_id == first
+    taken = engine_take_next(engine_id=engine.pk)
+    assert taken is not None and taken[0].attempt_id == first
     assert attempt_process(attempt_id=second) == "approved"
 
 

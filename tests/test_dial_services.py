@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
+import redis
 from django.utils import timezone
 
-from campaigns.models import CallAttempt, Campaign, Contact, Trunk
+from campaigns.models import CallAttempt, CallerId, Campaign, Contact, Trunk
 from campaigns.services.dialing import (
     attempt_claim,
     attempt_process,
     dispatch_due,
     engine_take_next,
+    lease_id,
     reap_stale,
 )
 from campaigns.services.lifecycle import campaign_pause, campaign_start
 from campaigns.services.outcomes import attempt_record_event
 from compliance.models import AuditEntry
+from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.events import CallEvent
 from telephony.models import EngineProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
@@ -80,8 +84,10 @@ def test_an_approved_attempt_goes_to_one_engine_only() -> None:
     one, two = _engine(), _engine()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
-    job = engine_take_next(engine_id=one.pk)
-    assert job is not None and job.attempt_id == attempt_id
+    taken = engine_take_next(engine_id=one.pk)
+    assert taken is not None
+    job, scopes = taken
+    assert job.attempt_id == attempt_id and scopes == []  # no pacer given
     assert job.cli == "+911600123456" and job.target_uri.endswith("@127.0.0.1:5999")
     assert engine_take_next(engine_id=two.pk) is None
 
@@ -199,3 +205,48 @@ def test_campaign_dials_only_inside_its_own_window() -> None:
     morning = evening.replace(hour=10)
     EngineProcess.objects.update(heartbeat_at=morning)
     assert len(dispatch_due(now=morning)) == 2
+
+
+@pytest.fixture
+def pacer() -> Iterator[Pacer]:
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    client.flushdb()
+    yield Pacer(client)
+    client.flushdb()
+
+
+def test_engines_take_work_only_within_the_trunks_limits(pacer: Pacer) -> None:
+    campaign = _transactional_campaign(contacts=3)
+    engine = _engine()
+    for attempt_id in dispatch_due():
+        attempt_process(attempt_id=attempt_id)
+    # Lowered after dispatch: the engines' gate is what must hold it (other dispatchers, retries).
+    Trunk.objects.filter(id=campaign.trunk_id).update(max_channels=2, max_cps=100)
+    first = engine_take_next(engine_id=engine.pk, pacer=pacer)
+    second = engine_take_next(engine_id=engine.pk, pacer=pacer)
+    assert first is not None and second is not None
+    assert f"trunk:{campaign.trunk_id}" in first[1]
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is None  # both channels busy
+    pacer.release(lease_id=lease_id(first[0].attempt_id), scopes=first[1])  # a call ended
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is not None
+
+
+def test_a_caller_ids_daily_limit_holds_its_calls(pacer: Pacer) -> None:
+    campaign = _transactional_campaign(contacts=2)
+    CallerId.objects.filter(campaigns=campaign).update(daily_max=1)
+    engine = _engine()
+    for attempt_id in dispatch_due():
+        attempt_process(attempt_id=attempt_id)
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is not None
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is None
+
+
+def test_no_redis_means_no_dial(pacer: Pacer) -> None:
+    _transactional_campaign(contacts=1)
+    engine = _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    down = Pacer.from_url("redis://127.0.0.1:1/0")
+    with pytest.raises(PacingUnavailable):
+        engine_take_next(engine_id=engine.pk, pacer=down)
+    assert CallAttempt.objects.get(id=attempt_id).engine is None  # nothing was taken

@@ -33,6 +33,9 @@ class CallerId(models.Model):
     sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="caller_ids")
     trunk = models.ForeignKey(Trunk, null=True, blank=True, on_delete=models.SET_NULL)
     active = models.BooleanField(default=True)
+    daily_max = models.PositiveIntegerField(
+        null=True, blank=True, help_text="calls per day from this caller ID (carrier limits)"
+    )
 
     def __str__(self) -> str:
         return self.number

@@ -22,6 +22,7 @@ from django.utils import timezone
 from campaigns.models import (
     AttemptStatus,
     CallAttempt,
+    CallerId,
     Campaign,
     CampaignStatus,
     Contact,
@@ -31,6 +32,7 @@ from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.services.outcomes import attempt_close
 from compliance.recording import record_decision
 from compliance.services import Decision, decide
+from dialer.pacing import Limit, Pacer
 from telephony.engine.events import DialJob
 from telephony.models import EngineProcess
 
@@ -251,13 +253,40 @@ def _trunk_password(name: str) -> str:
     return env_str(f"TRUNK_{name.upper().replace('-', '_')}_PASSWORD", "")
 
 
-def engine_take_next(
-    *, engine_id: int, now: dt.datetime | None = None, only_attempt: int | None = None
-) -> DialJob | None:
-    """Give the oldest approved attempt to this engine, or None when there is none.
+def attempt_limits(*, attempt: CallAttempt, now: dt.datetime) -> list[Limit]:
+    """The pacing limits an INVITE for this attempt must fit in: its trunk's and campaign's
+    calls per second and channels, and its caller ID's calls per day."""
+    campaign, trunk = attempt.campaign, attempt.campaign.trunk
+    limits = [
+        Limit(scope=f"trunk:{trunk.pk}", cps=trunk.max_cps, channels=trunk.max_channels),
+        Limit(
+            scope=f"campaign:{campaign.pk}", cps=campaign.max_cps, channels=campaign.max_concurrent
+        ),
+    ]
+    daily = CallerId.objects.filter(number=attempt.cli).values_list("daily_max", flat=True).first()
+    if daily:
+        day = now.astimezone(ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)).date().isoformat()
+        limits.append(Limit(scope=f"cli:{attempt.cli}", daily=daily, day=day))
+    return limits
 
-    An approval older than DIAL_APPROVAL_MAX_AGE_S is not dialed on: it goes back to the queue
-    to be checked again, so no call is placed on an old compliance answer.
+
+def lease_id(attempt_id: int) -> str:
+    return f"attempt:{attempt_id}"
+
+
+def engine_take_next(
+    *,
+    engine_id: int,
+    now: dt.datetime | None = None,
+    only_attempt: int | None = None,
+    pacer: Pacer | None = None,
+) -> tuple[DialJob, list[str]] | None:
+    """Give the oldest approved attempt that fits the pacing limits to this engine.
+
+    Returns the job and the pacing scopes its lease holds (release them when the call ends), or
+    None. An approval older than DIAL_APPROVAL_MAX_AGE_S is not dialed on: it goes back to the
+    queue to be checked again, so no call is placed on an old compliance answer. Raises
+    PacingUnavailable when Redis cannot be asked: then nothing is dialed.
     """
     now = now or timezone.now()
     oldest = now - dt.timedelta(seconds=settings.DIAL_APPROVAL_MAX_AGE_S)
@@ -282,11 +311,19 @@ def engine_take_next(
                 queued_at=now,
             )
             continue
+        scopes: list[str] = []
+        if pacer is not None:
+            limits = attempt_limits(attempt=attempt, now=now)
+            if not pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits).ok:
+                continue  # over a limit now; another campaign or trunk may still fit
+            scopes = [limit.scope for limit in limits]
         taken = CallAttempt.objects.filter(
             id=attempt.pk, status=AttemptStatus.DIALING, engine=None
         ).update(engine_id=engine_id, taken_at=timezone.now())
         if taken == 1:
-            return _job_for(attempt)
+            return _job_for(attempt), scopes
+        if pacer is not None:
+            pacer.release(lease_id=lease_id(attempt.pk), scopes=scopes)
     return None
 
 
