@@ -10,11 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dialer_bench"
 
 
-def setup_django() -> str:
+def setup_django(*, database: str = "dialer_bench") -> str:
     """Point Django at the bench database (BENCH_DATABASE_URL or the default), create and migrate
     it. Returns the URL. Benchmarks never touch the development or test databases."""
     sys.path.insert(0, str(ROOT))
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL.rsplit("/", 1)[0] + "/" + database)
     if not url.startswith("postgres"):
         raise SystemExit("benchmarks need PostgreSQL: set BENCH_DATABASE_URL=postgres://...")
     os.environ["DATABASE_URL"] = url

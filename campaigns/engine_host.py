@@ -59,7 +59,11 @@ class EngineHost:
         self._last_heartbeat = 0.0
         self._last_poll = 0.0
         # Distributed pacing needs Redis; the embedded set-up paces per dispatch tick only.
-        self.pacer = Pacer.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+        self.pacer = (
+            Pacer.from_url(settings.REDIS_URL, guard_ms=settings.PACING_GUARD_MS)
+            if settings.REDIS_URL
+            else None
+        )
         self._leases: dict[int, list[str]] = {}  # attempt id -> pacing scopes it holds
 
     def take_work(self) -> bool:

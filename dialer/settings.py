@@ -119,6 +119,9 @@ DIAL_APPROVAL_MAX_AGE_S = env_int("DIAL_APPROVAL_MAX_AGE_S", 30, minimum=1)
 DIAL_CLAIM_STALE_S = env_int("DIAL_CLAIM_STALE_S", 60, minimum=5)
 # A queued attempt whose Celery task seems lost (a killed worker) has its task sent again.
 DIAL_REQUEUE_AFTER_S = env_int("DIAL_REQUEUE_AFTER_S", 30, minimum=1)
+# Pacing rate windows are widened by this much, so that the jitter between a pacing grant and
+# its INVITE on the wire never puts L + 1 calls into a carrier's 1-second window.
+PACING_GUARD_MS = env_int("PACING_GUARD_MS", 25, minimum=0)
 MAX_CALL_SECONDS = env_int("MAX_CALL_SECONDS", 600, minimum=1)
 # Trunk credentials: TRUNK_<NAME>_PASSWORD (or _FILE), looked up by the trunk's name.
 
