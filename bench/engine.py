@@ -3,10 +3,12 @@ second, setup time added by the dialer, memory and CPU per call.
 
     .venv/bin/python bench/engine.py [--processes 52] [--calls 208] [--hold 20]
 
-Runs against the benchmark database (BENCH_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/dialer_bench) and a SIPp UAS on 127.0.0.1 that answers at once
-and streams 20 ms PCMA RTP (bench/sipp/uas_answer_hold.xml). It starts `manage.py run_engine
---processes N`, waits for N fresh heartbeats, measures the idle pool, then:
+Runs against a benchmark database of its own (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/dialer_bench_engine: engines dial any approved attempt in their
+database, so sharing one with another benchmark's engine pool would mix the two runs) and a SIPp
+UAS on 127.0.0.1 that answers at once and streams 20 ms PCMA RTP (bench/sipp/uas_answer_hold.xml).
+It starts `manage.py run_engine --processes N`, waits for N fresh heartbeats, measures the idle
+pool, then:
 
 1. hold phase: `--calls` attempts of a transactional campaign, approved one after another by the
    real worker code (attempt_process: claim + compliance check + approve), held `--hold` seconds.
@@ -48,6 +50,7 @@ SCENARIO = ROOT / "bench" / "sipp" / "uas_answer_hold.xml"
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CLI = "+911600900900"
+OWN_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dialer_bench_engine"
 
 
 # -- small /proc readers -------------------------------------------------------------------------
@@ -417,6 +420,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_calls = args.setup_calls or 4 * args.processes
     os.environ["DIAL_APPROVAL_MAX_AGE_S"] = "3600"
+    os.environ.setdefault("BENCH_DATABASE_URL", OWN_DATABASE_URL)
     url = setup_django()
     run_deadline = time.monotonic() + args.max_run_seconds
 
