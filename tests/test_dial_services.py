@@ -13,6 +13,7 @@ from campaigns.models import CallAttempt, CallerId, Campaign, Contact, Trunk
 from campaigns.services.dialing import (
     attempt_claim,
     attempt_process,
+    attempt_return,
     dispatch_due,
     engine_take_next,
     lease_id,
@@ -250,3 +251,16 @@ def test_no_redis_means_no_dial(pacer: Pacer) -> None:
     with pytest.raises(PacingUnavailable):
         engine_take_next(engine_id=engine.pk, pacer=down)
     assert CallAttempt.objects.get(id=attempt_id).engine is None  # nothing was taken
+
+
+def test_an_attempt_the_engine_could_not_send_goes_back_for_another_engine() -> None:
+    _transactional_campaign(contacts=1)
+    one, two = _engine(), _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    assert engine_take_next(engine_id=one.pk) is not None
+    assert attempt_return(attempt_id=attempt_id, engine_id=one.pk)
+    taken = engine_take_next(engine_id=two.pk)
+    assert taken is not None and taken[0].attempt_id == attempt_id
+    CallAttempt.objects.filter(id=attempt_id).update(invite_at=timezone.now())
+    assert not attempt_return(attempt_id=attempt_id, engine_id=two.pk)  # sent: never handed back

@@ -23,6 +23,7 @@ from telephony.pjsip import MAX_CALLS_PER_PROCESS, media_port_range, start_endpo
 
 log = logging.getLogger(__name__)
 
+PJ_ETOOMANY = 70010  # PJ_ERRNO_START_STATUS + 10: the compiled call limit is reached
 _MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
 
 
@@ -117,8 +118,9 @@ class Engine:
         return MAX_CALLS_PER_PROCESS - len(self._live)
 
     # -- commands -----------------------------------------------------------------------------
-    def dial(self, job: DialJob) -> bool:
-        """Send the INVITE. False (and an 'ended' event) when it could not be sent."""
+    def dial(self, job: DialJob) -> str:
+        """Send the INVITE: 'sent'; 'busy' when pjsua has no call slot yet (nothing was sent,
+        the job can go back to the queue); 'failed' (with an 'ended' event) otherwise."""
         if self.free_slots() <= 0:
             raise RuntimeError("engine is full; take work only when a slot is free")
         key = (job.cli, job.auth_username)
@@ -135,8 +137,14 @@ class Engine:
         try:
             call.makeCall(job.target_uri, prm)
         except pj.Error as exc:
-            log.warning("attempt %s: INVITE not sent: %s", job.attempt_id, exc.info())
             del self._live[job.attempt_id]
+            if exc.status == PJ_ETOOMANY:
+                # pjsua frees a call slot a little after the call's DISCONNECTED callback (its
+                # INVITE session is still being torn down): a free slot by our count may not
+                # be free yet by pjsua's.
+                log.info("attempt %s: no pjsua call slot yet; handing it back", job.attempt_id)
+                return "busy"
+            log.warning("attempt %s: INVITE not sent: %s", job.attempt_id, exc.info())
             self._emit(
                 CallEvent(
                     job.attempt_id,
@@ -146,9 +154,9 @@ class Engine:
                     hangup_cause=f"invite_not_sent: {exc.reason}",
                 )
             )
-            return False
+            return "failed"
         self._emit(CallEvent(job.attempt_id, "invite_sent", _now()))
-        return True
+        return "sent"
 
     def hangup(self, attempt_id: int, cause: str) -> None:
         live = self._live.get(attempt_id)
