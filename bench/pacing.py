@@ -139,6 +139,10 @@ def run(*, paced: bool, limit: float, calls: int, workdir: Path) -> tuple[int, f
             pool.stop()
         times = sorted(invite_times(uas.message_file.read_text(errors="replace")))
     sustained = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    per_second = [0] * (int(times[-1] - times[0]) + 1) if times else []
+    for t in times:
+        per_second[int(t - times[0])] += 1
+    print(f"  INVITEs per second ({'paced' if paced else 'free'}): {per_second}")
     return busiest_window(times), sustained, len(times)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -294,6 +295,7 @@ def engine_take_next(
     now: dt.datetime | None = None,
     only_attempt: int | None = None,
     pacer: Pacer | None = None,
+    on_paced: Callable[[int], None] | None = None,
 ) -> tuple[DialJob, list[str]] | None:
     """Give the oldest approved attempt that fits the pacing limits to this engine.
 
@@ -328,7 +330,12 @@ def engine_take_next(
         scopes: list[str] = []
         if pacer is not None:
             limits = attempt_limits(attempt=attempt, now=now)
-            if not pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits).ok:
+            grant = pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits)
+            if grant.already_held:
+                continue  # another engine is taking this very attempt: its lease, not ours
+            if not grant.ok:
+                if on_paced is not None and grant.retry_after_ms:
+                    on_paced(grant.retry_after_ms)  # when the next slot frees up
                 continue  # over a limit now; another campaign or trunk may still fit
             scopes = [limit.scope for limit in limits]
         taken = CallAttempt.objects.filter(
