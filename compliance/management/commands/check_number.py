@@ -5,28 +5,15 @@ The same decision the dialer makes before a call, for one number, without callin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from compliance.cli import parse_when
 from compliance.models import Purpose, Sector, Sender
 from compliance.services import decide
-
-
-def parse_when(value: str | None, flag: str) -> dt.datetime | None:
-    """An ISO 8601 time that must carry its UTC offset ('Z' accepted)."""
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{flag} {value!r} is not an ISO 8601 time", returncode=2) from exc
-    if parsed.tzinfo is None:
-        raise CommandError(f"{flag} {value!r} needs a UTC offset (e.g. +05:30 or Z)", returncode=2)
-    return parsed
 
 
 class Command(BaseCommand):

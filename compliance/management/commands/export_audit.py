@@ -6,25 +6,13 @@ Filters combine (AND). Rows carry prev_hash and entry_hash so the export can be 
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
+from compliance.cli import parse_when
 from compliance.exports import audit_export, audit_select
-
-
-def _when(value: str | None, flag: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{flag} {value!r} is not an ISO 8601 time", returncode=2) from exc
-    if parsed.tzinfo is None:
-        raise CommandError(f"{flag} {value!r} needs a UTC offset (e.g. +05:30 or Z)", returncode=2)
-    return parsed
 
 
 class Command(BaseCommand):
@@ -41,8 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         entries = audit_select(
-            since=_when(opts["since"], "--since"),
-            until=_when(opts["until"], "--until"),
+            since=parse_when(opts["since"], "--since"),
+            until=parse_when(opts["until"], "--until"),
             campaign_id=opts["campaign"],
             number=opts["number"],
             sender_dlt_id=opts["sender"],

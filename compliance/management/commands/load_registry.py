@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from compliance.cli import parse_when
 from compliance.registry_file import RegistryLoadError
 from compliance.registry_load import LoadReport, registry_load
-
-
-def _as_of(value: str | None) -> dt.datetime:
-    if value is None:
-        return timezone.now()
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time", returncode=2) from exc
-    if parsed.tzinfo is None:
-        raise CommandError(f"--as-of {value!r} needs a UTC offset (e.g. +05:30 or Z)", returncode=2)
-    return parsed
 
 
 class Command(BaseCommand):
@@ -34,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--delta", action="store_true", help="amend the version in force")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        as_of = _as_of(opts["as_of"])
+        as_of = parse_when(opts["as_of"], "--as-of") or timezone.now()
         path: Path = opts["file"]
         if not path.is_file():
             raise CommandError(f"{path}: no such file", returncode=2)
