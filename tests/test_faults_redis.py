@@ -1,0 +1,104 @@
+"""Redis (broker and pacer) dies and comes back mid-campaign: nothing lost, nothing dialed twice."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from campaigns.models import CallAttempt
+from campaigns.services.lifecycle import campaign_start
+from dialer.processes import ManagedProcess
+from tests.sipp_harness import SippUAS
+from tests.test_campaign_flow import (
+    _assert_each_contact_once,
+    _campaign,
+    _engine_pool,
+    _wait_completed,
+    _worker,
+)
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    # A private, non-persistent server: a restart loses every queued and unacked task, the
+    # worst case for the broker, and every pacing lease.
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while (
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        != "PONG"
+    ):
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = _free_tcp_port()
+    redis_proc = _redis(port, tmp_path)
+    env = dict(
+        subprocess_env,
+        REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        PYTHONUNBUFFERED="1",
+        ENGINE_HEARTBEAT_STALE_S="3",
+        DIAL_REQUEUE_AFTER_S="3",
+        DIAL_CLAIM_STALE_S="5",
+        DIALER_TICK_SECONDS="0.5",
+    )
+    env.pop("CELERY_BROKER_URL", None)
+    processes: list[ManagedProcess] = []
+    try:
+        with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+            campaign = _campaign(uas.uri, 12, max_call_s=2)
+            processes.append(_engine_pool(env, tmp_path, 2).start(ready="engine ready"))
+            processes.append(_worker(env, tmp_path).start(ready="ready."))
+            campaign_start(campaign_id=campaign.pk)
+            deadline = time.monotonic() + 30
+            while not CallAttempt.objects.filter(campaign=campaign, status="answered").exists():
+                assert time.monotonic() < deadline, "no call was answered"
+                time.sleep(0.1)
+            redis_proc.kill()  # mid-campaign: broker, queued tasks and pacing leases gone
+            redis_proc.wait(timeout=10)
+            time.sleep(3)
+            redis_proc = _redis(port, tmp_path)
+            _wait_completed(campaign.pk, timeout=120)
+            invites = uas.invites()
+        _assert_each_contact_once(campaign, invites)
+        assert all(p.alive() for p in processes), "a process died with Redis"
+    finally:
+        for proc in reversed(processes):
+            proc.stop(timeout=15)
+        redis_proc.kill()
+        redis_proc.wait(timeout=10)
