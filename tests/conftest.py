@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.db import connection
 
 
@@ -62,3 +63,20 @@ def _audit_log_flushable() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ops_class, "sql_flush", sql_flush)
         yield
+
+
+@pytest.fixture
+def stack_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """Environment for a whole stack (worker, beat, engines) on the test database and Redis."""
+    env = dict(subprocess_env)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+    env.pop("CELERY_BROKER_URL", None)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # no task left over from another run
+    env.update(
+        ENGINE_HEARTBEAT_STALE_S="3",
+        DIAL_REQUEUE_AFTER_S="3",
+        DIAL_CLAIM_STALE_S="5",
+        DIALER_TICK_SECONDS="0.5",
+        PYTHONUNBUFFERED="1",
+    )
+    return env

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.lifecycle import campaign_start
@@ -21,22 +20,6 @@ from telephony.models import EngineProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
 from tests.sipp_harness import SippUAS, free_udp_port
 from tests.test_dial_sipp import dial_json
-
-
-@pytest.fixture
-def stack_env(subprocess_env: dict[str, str]) -> dict[str, str]:
-    env = dict(subprocess_env)
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
-    env.pop("CELERY_BROKER_URL", None)
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # no task left over from another run
-    env.update(
-        ENGINE_HEARTBEAT_STALE_S="3",
-        DIAL_REQUEUE_AFTER_S="3",
-        DIAL_CLAIM_STALE_S="5",
-        DIALER_TICK_SECONDS="0.5",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 def _worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> ManagedProcess:
