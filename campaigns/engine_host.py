@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
 IDLE_POLL_S = 0.05
+OVER_LIMIT_CODES = frozenset({403, 503})
 IDLE_POLL_MS = 50
 
 
@@ -100,6 +101,22 @@ class EngineHost:
             return False
         return True
 
+    def _trunk_feedback(self, event: CallEvent) -> None:
+        """503/403 from a trunk slow it down (instead of burning contacts); progress clears it."""
+        trunk = next(
+            (s for s in self._leases.get(event.attempt_id, []) if s.startswith("trunk:")), None
+        )
+        if trunk is None or self.pacer is None:
+            return
+        try:
+            if event.kind == "ended" and event.sip_code in OVER_LIMIT_CODES:
+                hold_ms = self.pacer.backoff(scope=trunk)
+                log.warning("%s answered %s: holding it for %d ms", trunk, event.sip_code, hold_ms)
+            elif event.kind in ("ringing", "answered"):
+                self.pacer.clear_backoff(scope=trunk)
+        except PacingUnavailable:
+            log.warning("%s: back-off not recorded (pacing unavailable)", trunk)
+
     def _paced(self, retry_after_ms: int) -> None:
         # Poll again right when the pacer says a slot frees, not at the next idle tick.
         self._next_poll = min(self._next_poll, time.monotonic() + retry_after_ms / 1000)
@@ -117,6 +134,8 @@ class EngineHost:
         while self._outbox:
             event = self._outbox[0]
             attempt_record_event(event=event)
+            if event.kind in ("ended", "ringing", "answered"):
+                self._trunk_feedback(event)
             if event.kind == "ended":
                 self._release(event.attempt_id)
             self._outbox.popleft()

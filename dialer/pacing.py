@@ -230,6 +230,29 @@ class Pacer:
             already_held=bool(held),
         )
 
+    def backoff(self, *, scope: str, base_ms: int = 1000, cap_ms: int = 60_000) -> int:
+        """Hold a scope (a trunk that answered 503 or 403: over its limit) for a while, doubling
+        with each strike in a row up to cap_ms. Returns the hold in ms."""
+        strikes_key, hold_key = f"{self._prefix}strikes:{scope}", f"{self._prefix}hold:{scope}"
+
+        def run() -> int:
+            strikes = int(self._client.incr(strikes_key))
+            self._client.expire(strikes_key, 600)
+            hold_ms = min(cap_ms, base_ms * 2 ** min(strikes - 1, 16))
+            self._client.set(hold_key, 1, px=hold_ms)
+            return hold_ms
+
+        return self._call("backoff", run)
+
+    def clear_backoff(self, *, scope: str) -> None:
+        """The scope answered normally again: the next strike starts from base_ms."""
+        self._call("clear_backoff", lambda: self._client.delete(f"{self._prefix}strikes:{scope}"))
+
+    def held_back(self, *, scope: str) -> bool:
+        return bool(
+            self._call("held_back", lambda: self._client.exists(f"{self._prefix}hold:{scope}"))
+        )
+
     def release(self, *, lease_id: str, scopes: Sequence[str]) -> None:
         """Give the lease's channel back in every scope; the call still counts in rate and day."""
         keys = [self._lease_key(lease_id), *(self._chan_key(scope) for scope in scopes)]

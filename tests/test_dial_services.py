@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -264,3 +265,17 @@ def test_an_attempt_the_engine_could_not_send_goes_back_for_another_engine() -> 
     assert taken is not None and taken[0].attempt_id == attempt_id
     CallAttempt.objects.filter(id=attempt_id).update(invite_at=timezone.now())
     assert not attempt_return(attempt_id=attempt_id, engine_id=two.pk)  # sent: never handed back
+
+
+def test_a_trunk_over_its_limit_is_held_back_with_doubling_holds(pacer: Pacer) -> None:
+    campaign = _transactional_campaign(contacts=1)
+    engine = _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    trunk = f"trunk:{campaign.trunk_id}"
+    assert [pacer.backoff(scope=trunk, base_ms=100) for _ in range(3)] == [100, 200, 400]
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is None  # held: not dialed
+    pacer.clear_backoff(scope=trunk)  # it answered normally again
+    assert pacer.backoff(scope=trunk, base_ms=100) == 100
+    time.sleep(0.15)  # the hold expires by itself
+    assert engine_take_next(engine_id=engine.pk, pacer=pacer) is not None

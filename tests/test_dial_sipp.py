@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from campaigns.models import CallAttempt
 from compliance.models import AuditEntry
@@ -21,13 +22,29 @@ ROOT = Path(__file__).resolve().parent.parent
 def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "dial", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def dial_json(env: dict[str, str], number: str, trunk: str, *extra: str) -> dict:
-    done = dial(env, number, "--trunk", trunk, "--cli", "+911600123456",
-                "--purpose", "transactional", "--sector", "bfsi", "--json", *extra)  # fmt: skip
+    done = dial(
+        env,
+        number,
+        "--trunk",
+        trunk,
+        "--cli",
+        "+911600123456",
+        "--purpose",
+        "transactional",
+        "--sector",
+        "bfsi",
+        "--json",
+        *extra,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -49,8 +66,9 @@ REJECTIONS = [
 def test_final_response_maps_to_disposition(
     subprocess_env: dict[str, str], tmp_path: Path, code: int, reason: str, disposition: str
 ) -> None:
-    with SippUAS("uas_reject.xml", keys={"code": str(code), "reason": reason},
-                 workdir=tmp_path) as uas:  # fmt: skip
+    with SippUAS(
+        "uas_reject.xml", keys={"code": str(code), "reason": reason}, workdir=tmp_path
+    ) as uas:
         result = dial_json(subprocess_env, "+919876543210", uas.uri)
         assert len(uas.invites()) == 1
     assert result["disposition"] == disposition
@@ -109,8 +127,9 @@ def test_ring_timeout_cancels_and_is_no_answer(
 
 
 def test_nothing_listening_is_failed(subprocess_env: dict[str, str]) -> None:
-    result = dial_json(subprocess_env, "+919876543213", f"sip:127.0.0.1:{free_udp_port()}",
-                       "--ring-timeout", "2")  # fmt: skip
+    result = dial_json(
+        subprocess_env, "+919876543213", f"sip:127.0.0.1:{free_udp_port()}", "--ring-timeout", "2"
+    )
     assert result["disposition"] == "failed"
 
 
@@ -119,8 +138,19 @@ def test_promotional_call_to_fully_blocked_number_is_blocked_and_not_dialed(
 ) -> None:
     registry_replace(rows=[("+919876500000", "0")], as_of=dt.datetime.now(dt.UTC))
     with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
-        done = dial(subprocess_env, "+919876500000", "--trunk", uas.uri, "--cli", "+911401234567",
-                    "--purpose", "promotional", "--category", "3", "--json")  # fmt: skip
+        done = dial(
+            subprocess_env,
+            "+919876500000",
+            "--trunk",
+            uas.uri,
+            "--cli",
+            "+911401234567",
+            "--purpose",
+            "promotional",
+            "--category",
+            "3",
+            "--json",
+        )
         invites = uas.invites()
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -151,3 +181,19 @@ def test_bad_arguments_exit_2_with_a_message(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_503_from_the_trunk_holds_it_back(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    if not subprocess_env.get("REDIS_URL"):
+        pytest.skip("pacing needs REDIS_URL (make test sets it)")
+    client = redis.Redis.from_url(subprocess_env["REDIS_URL"])
+    for key in client.scan_iter("pace:*"):  # nothing left from an earlier run's trunk ids
+        client.delete(key)
+    with SippUAS(
+        "uas_reject.xml", keys={"code": "503", "reason": "Service Unavailable"}, workdir=tmp_path
+    ) as uas:
+        result = dial_json(subprocess_env, "+919876543216", uas.uri)
+    assert result["disposition"] == "failed" and result["sip_code"] == 503
+    trunk_id = CallAttempt.objects.get(id=result["attempt_id"]).campaign.trunk_id
+    # One strike: the trunk was held for a second (long gone by now) and the next 503 doubles it.
+    assert client.get(f"pace:strikes:trunk:{trunk_id}") == b"1"

@@ -329,6 +329,8 @@ def engine_take_next(
             continue
         scopes: list[str] = []
         if pacer is not None:
+            if pacer.held_back(scope=f"trunk:{attempt.campaign.trunk_id}"):
+                continue  # the trunk said it is over its limit: give it a moment
             limits = attempt_limits(attempt=attempt, now=now)
             grant = pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits)
             if grant.already_held:
