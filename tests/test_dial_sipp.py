@@ -197,3 +197,20 @@ def test_a_503_from_the_trunk_holds_it_back(subprocess_env: dict[str, str], tmp_
     trunk_id = CallAttempt.objects.get(id=result["attempt_id"]).campaign.trunk_id
     # One strike: the trunk was held for a second (long gone by now) and the next 503 doubles it.
     assert client.get(f"pace:strikes:trunk:{trunk_id}") == b"1"
+
+
+@pytest.mark.parametrize(
+    ("password", "disposition", "code"), [("s3cret", "answered", 200), ("wrong", "failed", 403)]
+)
+def test_digest_authentication_against_the_trunk(
+    subprocess_env: dict[str, str], tmp_path: Path, password: str, disposition: str, code: int
+) -> None:
+    with SippUAS(
+        "uas_digest.xml", keys={"user": "dialer", "password": "s3cret"}, workdir=tmp_path
+    ) as uas:
+        env_name = f"TRUNK_TEST_SIP_127_0_0_1_{uas.port}_PASSWORD"
+        env = dict(subprocess_env, **{env_name: password})
+        result = dial_json(
+            env, "+919876543217", uas.uri, "--auth-user", "dialer", "--max-seconds", "1"
+        )
+    assert (result["disposition"], result["sip_code"]) == (disposition, code)

@@ -52,6 +52,7 @@ def test_call_prepare(
     ring_timeout_s: int,
     max_call_s: int,
     agent_url: str,
+    auth_user: str = "",
 ) -> int:
     """Create (or reuse) the sender, trunk, caller ID and test campaign; return a queued attempt."""
     if not _SIP_URI.match(trunk_uri):
@@ -76,6 +77,8 @@ def test_call_prepare(
         sip_uri=trunk_uri,
         defaults={"name": "test-" + re.sub(r"[^a-z0-9]+", "-", trunk_uri.lower()).strip("-")},
     )
+    if trunk.auth_username != auth_user:
+        Trunk.objects.filter(id=trunk.pk).update(auth_username=auth_user)
     caller_id, _ = CallerId.objects.get_or_create(
         number=cli, defaults={"sender": sender, "trunk": trunk, "series": cli_series(cli)}
     )

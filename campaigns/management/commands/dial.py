@@ -55,6 +55,12 @@ class Command(BaseCommand):
         parser.add_argument("--ring-timeout", type=int, default=30)
         parser.add_argument("--max-seconds", type=int, default=60, help="hang up after this")
         parser.add_argument("--agent", default="", help="ws:// URL of the agent to bridge to")
+        parser.add_argument(
+            "--auth-user",
+            default="",
+            help="digest user for the trunk; the password comes from TRUNK_<NAME>_PASSWORD, "
+            "NAME being the trunk's name (test-sip-HOST-PORT for a trunk made by dial)",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -72,6 +78,7 @@ class Command(BaseCommand):
                 ring_timeout_s=opts["ring_timeout"],
                 max_call_s=opts["max_seconds"],
                 agent_url=opts["agent"],
+                auth_user=opts["auth_user"],
             )
         except TestCallError as exc:
             raise CommandError(str(exc), returncode=2) from exc
