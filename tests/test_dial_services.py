@@ -279,3 +279,19 @@ def test_a_trunk_over_its_limit_is_held_back_with_doubling_holds(pacer: Pacer) -
     assert pacer.backoff(scope=trunk, base_ms=100) == 100
     time.sleep(0.15)  # the hold expires by itself
     assert engine_take_next(engine_id=engine.pk, pacer=pacer) is not None
+
+
+def test_a_held_back_trunk_fails_over_to_the_campaigns_fallback_trunk(pacer: Pacer) -> None:
+    campaign = _transactional_campaign(contacts=1)
+    fallback = make_trunk(sip_uri="sip:127.0.0.1:5998")
+    Campaign.objects.filter(id=campaign.pk).update(fallback_trunk=fallback)
+    engine = _engine()
+    (attempt_id,) = dispatch_due()
+    attempt_process(attempt_id=attempt_id)
+    pacer.backoff(scope=f"trunk:{campaign.trunk_id}")  # the primary answered 503
+    taken = engine_take_next(engine_id=engine.pk, pacer=pacer)
+    assert taken is not None
+    job, scopes = taken
+    assert job.target_uri.endswith("@127.0.0.1:5998")
+    assert f"trunk:{fallback.pk}" in scopes and f"trunk:{campaign.trunk_id}" not in scopes
+    assert CallAttempt.objects.get(id=attempt_id).trunk_id == fallback.pk

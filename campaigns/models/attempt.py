@@ -44,6 +44,9 @@ class CallAttempt(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     engine = models.ForeignKey(EngineProcess, null=True, blank=True, on_delete=models.SET_NULL)
     taken_at = models.DateTimeField(null=True, blank=True)  # an engine took it (setup starts)
+    trunk = models.ForeignKey(
+        "campaigns.Trunk", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )  # the trunk that carried it (the campaign's, or its fallback)
     cli = models.CharField(max_length=20, blank=True)
     reasons = models.JSONField(default=list, blank=True)  # compliance block reasons
     hangup_cause = models.CharField(max_length=100, blank=True)

@@ -29,6 +29,14 @@ class Campaign(models.Model):
         help_text="TRAI preference category (1-8) of a promotional campaign",
     )
     trunk = models.ForeignKey(Trunk, on_delete=models.PROTECT, related_name="campaigns")
+    fallback_trunk = models.ForeignKey(
+        Trunk,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="fallback_for",
+        help_text="used when the trunk is held back (503/403) or full (needs Redis pacing)",
+    )
     caller_ids = models.ManyToManyField(CallerId, related_name="campaigns")
     starts_at = models.DateTimeField(
         null=True, blank=True, help_text="a scheduled campaign starts by itself at this time"

@@ -28,6 +28,7 @@ from campaigns.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    Trunk,
 )
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.services.outcomes import attempt_close
@@ -268,10 +269,10 @@ def approved_work_waiting() -> bool:
     return bool(row and row[0])
 
 
-def attempt_limits(*, attempt: CallAttempt, now: dt.datetime) -> list[Limit]:
-    """The pacing limits an INVITE for this attempt must fit in: its trunk's and campaign's
+def attempt_limits(*, attempt: CallAttempt, trunk: Trunk, now: dt.datetime) -> list[Limit]:
+    """The pacing limits an INVITE for this attempt must fit in: the trunk's and campaign's
     calls per second and channels, and its caller ID's calls per day."""
-    campaign, trunk = attempt.campaign, attempt.campaign.trunk
+    campaign = attempt.campaign
     limits = [
         Limit(scope=f"trunk:{trunk.pk}", cps=trunk.max_cps, channels=trunk.max_channels),
         Limit(
@@ -315,7 +316,9 @@ def engine_take_next(
     )
     if only_attempt is not None:
         candidates = candidates.filter(id=only_attempt)
-    for attempt in candidates.select_related("campaign__trunk", "contact")[:5]:
+    for attempt in candidates.select_related(
+        "campaign__trunk", "campaign__fallback_trunk", "contact"
+    )[:5]:
         if attempt.approved_at and attempt.approved_at < oldest:
             CallAttempt.objects.filter(
                 id=attempt.pk, engine=None, status=AttemptStatus.DIALING
@@ -327,24 +330,18 @@ def engine_take_next(
                 queued_at=now,
             )
             continue
+        trunk: Trunk = attempt.campaign.trunk
         scopes: list[str] = []
         if pacer is not None:
-            if pacer.held_back(scope=f"trunk:{attempt.campaign.trunk_id}"):
-                continue  # the trunk said it is over its limit: give it a moment
-            limits = attempt_limits(attempt=attempt, now=now)
-            grant = pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits)
-            if grant.already_held:
-                continue  # another engine is taking this very attempt: its lease, not ours
-            if not grant.ok:
-                if on_paced is not None and grant.retry_after_ms:
-                    on_paced(grant.retry_after_ms)  # when the next slot frees up
+            paced = _pace(attempt=attempt, pacer=pacer, now=now, on_paced=on_paced)
+            if paced is None:
                 continue  # over a limit now; another campaign or trunk may still fit
-            scopes = [limit.scope for limit in limits]
+            trunk, scopes = paced
         taken = CallAttempt.objects.filter(
             id=attempt.pk, status=AttemptStatus.DIALING, engine=None
-        ).update(engine_id=engine_id, taken_at=timezone.now())
+        ).update(engine_id=engine_id, taken_at=timezone.now(), trunk=trunk)
         if taken == 1:
-            return _job_for(attempt), scopes
+            return _job_for(attempt, trunk), scopes
         if pacer is not None:
             pacer.release(lease_id=lease_id(attempt.pk), scopes=scopes)
     return None
@@ -360,9 +357,35 @@ def attempt_return(*, attempt_id: int, engine_id: int) -> bool:
     )
 
 
-def _job_for(attempt: CallAttempt) -> DialJob:
+def _pace(
+    *,
+    attempt: CallAttempt,
+    pacer: Pacer,
+    now: dt.datetime,
+    on_paced: Callable[[int], None] | None,
+) -> tuple[Trunk, list[str]] | None:
+    """A pacing slot for the attempt on its campaign's trunk or, when that one is held back or
+    full, on the campaign's fallback trunk: (trunk, scopes held) or None."""
     campaign = attempt.campaign
-    trunk = campaign.trunk
+    trunks = [campaign.trunk]
+    if campaign.fallback_trunk is not None and campaign.fallback_trunk.enabled:
+        trunks.append(campaign.fallback_trunk)
+    for trunk in trunks:
+        if pacer.held_back(scope=f"trunk:{trunk.pk}"):
+            continue  # the trunk said it is over its limit: give it a moment
+        limits = attempt_limits(attempt=attempt, trunk=trunk, now=now)
+        grant = pacer.acquire(lease_id=lease_id(attempt.pk), limits=limits)
+        if grant.already_held:
+            return None  # another engine is taking this very attempt: its lease, not ours
+        if grant.ok:
+            return trunk, [limit.scope for limit in limits]
+        if on_paced is not None and grant.retry_after_ms:
+            on_paced(grant.retry_after_ms)  # when the next slot frees up
+    return None
+
+
+def _job_for(attempt: CallAttempt, trunk: Trunk) -> DialJob:
+    campaign = attempt.campaign
     host = trunk.sip_uri.removeprefix("sips:").removeprefix("sip:")
     target = f"sip:{attempt.number}@{host}"
     if trunk.transport != "udp":
