@@ -131,7 +131,8 @@ def _chain_head() -> tuple[int, str]:
             # The transaction began IMMEDIATE (settings), so this connection alone may write now.
             cursor.execute(_NEXT_SQLITE)
         else:
-            raise NotImplementedError(f"audit chain on {connection.vendor} is not supported")
+            # The chain's locking is written for these two databases only.
+            raise RuntimeError(f"audit chain: PostgreSQL or SQLite only, not {connection.vendor}")
         entry_id, last_hash = cursor.fetchone()
     return int(entry_id), last_hash or GENESIS_HASH
 
