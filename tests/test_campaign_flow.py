@@ -15,6 +15,7 @@ import pytest
 
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.lifecycle import campaign_start
+from compliance.models import AuditEntry
 from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
 from telephony.models import EngineProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
@@ -76,6 +77,12 @@ def _assert_each_contact_once(campaign: Campaign, invites: list[str]) -> None:
     for contact in Contact.objects.filter(campaign=campaign):
         assert contact.status == "done", (contact.number, contact.status)
         assert contact.call_attempts.count() == 1
+    # The audit log is complete: a decision before every dial, an outcome after every end.
+    for attempt in CallAttempt.objects.filter(campaign=campaign):
+        kinds = sorted(
+            AuditEntry.objects.filter(attempt_id=attempt.pk).values_list("kind", flat=True)
+        )
+        assert kinds == ["decision", "outcome"], (attempt.pk, attempt.status, kinds)
     sent = CallAttempt.objects.filter(campaign=campaign, invite_at__isnull=False).count()
     assert len(invites) <= sent <= len(invites) + 4  # a killed engine may die right after sending
 
