@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 from campaigns.models import CallAttempt
-from dialer.processes import ManagedProcess, manage_cmd
+from dialer.processes import ManagedProcess, free_port, manage_cmd
 from tests.sipp_harness import SippUAS
 from tests.test_dial_sipp import dial_json
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_answered_call_streams_to_the_agent_until_it_closes(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    port = _free_tcp_port()
+    port = free_port()
     agent = ManagedProcess(
         "agent", manage_cmd("run_agent", "--port", str(port), "--talk-seconds", "2"),
         env=subprocess_env, log_dir=tmp_path,

@@ -11,7 +11,7 @@ import pytest
 
 from campaigns.models import CallAttempt
 from campaigns.services.lifecycle import campaign_start
-from dialer.processes import ManagedProcess
+from dialer.processes import ManagedProcess, free_port
 from tests.sipp_harness import SippUAS
 from tests.test_campaign_flow import (
     _assert_each_contact_once,
@@ -20,14 +20,6 @@ from tests.test_campaign_flow import (
     _wait_completed,
     _worker,
 )
-
-
-def _free_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -66,7 +58,7 @@ def _redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
 def test_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    port = _free_tcp_port()
+    port = free_port()
     redis_proc = _redis(port, tmp_path)
     env = dict(
         subprocess_env,

@@ -32,6 +32,7 @@ from campaigns.models import (
 )
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.services.outcomes import attempt_close
+from compliance.policy import in_window
 from compliance.recording import record_decision
 from compliance.services import Decision, decide
 from dialer.pacing import Limit, Pacer
@@ -67,10 +68,7 @@ def _per_tick(cps: float) -> int:
 def campaign_in_window(*, campaign: Campaign, now: dt.datetime) -> bool:
     """The campaign's own daily window, half-open, in the jurisdiction's zone (IST for India)."""
     local = now.astimezone(ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)).time()
-    start, end = campaign.window_start, campaign.window_end
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end  # a window across midnight
+    return in_window((campaign.window_start, campaign.window_end), local)
 
 
 def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:

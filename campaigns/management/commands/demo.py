@@ -23,19 +23,13 @@ from campaigns.demo_data import demo_setup
 from campaigns.models import CallAttempt, Campaign, CampaignStatus
 from campaigns.services.lifecycle import campaign_start
 from compliance.exports import audit_export, audit_select
-from compliance.services import parse_window
-from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from compliance.policy import in_window, parse_window
+from dialer.processes import ManagedProcess, celery_cmd, free_port, manage_cmd
 
 
 def _free_udp_pair() -> int:
     for _ in range(50):
-        base = _free_port(socket.SOCK_DGRAM)
+        base = free_port(socket.SOCK_DGRAM)
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.bind(("127.0.0.1", base + 1))
@@ -63,8 +57,8 @@ class Command(BaseCommand):
         self._explain_window(env)
 
         callee_port, agent_port, engine_port = (
-            _free_port(socket.SOCK_DGRAM),
-            _free_port(socket.SOCK_STREAM),
+            free_port(socket.SOCK_DGRAM),
+            free_port(socket.SOCK_STREAM),
             _free_udp_pair(),
         )
         procs = [
@@ -100,8 +94,7 @@ class Command(BaseCommand):
 
     def _explain_window(self, env: dict[str, str]) -> None:
         now_ist = dt.datetime.now(ZoneInfo("Asia/Kolkata"))
-        start, end = parse_window(settings.COMPLIANCE_PROMO_WINDOW)
-        if start <= now_ist.time() < end or end == dt.time(0):
+        if in_window(parse_window(settings.COMPLIANCE_PROMO_WINDOW), now_ist.time()):
             return
         # The real window would block every promotional call now; say so and widen it for the
         # demo's processes only, so the other rules can still be seen at work.

@@ -25,13 +25,8 @@ from campaigns.services.test_call import (
     test_call_prepare,
 )
 from compliance.models import Purpose, Sector
+from dialer.processes import free_port
 from telephony.models import EngineProcess
-
-
-def _free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _pool_alive() -> bool:
@@ -103,7 +98,9 @@ class Command(BaseCommand):
 
     def _dial_in_process(self, attempt_id: int, deadline: float) -> None:
         host_ip = settings.ENGINE_SIP_HOST
-        host = EngineHost(host=host_ip, port=_free_udp_port(host_ip), only_attempt=attempt_id)
+        host = EngineHost(
+            host=host_ip, port=free_port(socket.SOCK_DGRAM, host_ip), only_attempt=attempt_id
+        )
         try:
             while not attempt_is_final(attempt_id=attempt_id) and time.monotonic() < deadline:
                 host.step()
