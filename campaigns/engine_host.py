@@ -1,5 +1,12 @@
 """One engine process as the database sees it: a pjsua2 Engine plus the loop that feeds it work,
-writes its events and keeps its heartbeat. Thin: every rule lives in campaigns.services."""
+writes its events and keeps its heartbeat. Thin: every rule lives in campaigns.services.
+
+Work arrives one of two ways. In a pool (`run_engine --processes N`) the supervisor is the host's
+only poller: it takes attempts for its engines and writes them down a pipe (campaigns.engine_wire),
+so N idle engines sleep instead of polling the database N times over. Alone (`dial`) the engine
+polls for work itself. Either way the main loop never waits on the database for a call's events:
+those are written by an EventWriter thread.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from campaigns.engine_wire import LineReader, Status, decode_job, encode_status
+from campaigns.event_writer import EventWriter
 from campaigns.services.dialing import (
     approved_work_waiting,
     attempt_return,
@@ -23,7 +33,7 @@ from campaigns.services.dialing import (
 from campaigns.services.outcomes import attempt_record_event
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.core import Engine
-from telephony.engine.events import CallEvent
+from telephony.engine.events import CallEvent, DialJob
 from telephony.models import EngineProcess
 from telephony.pjsip import MAX_CALLS_PER_PROCESS
 
@@ -33,6 +43,11 @@ HEARTBEAT_S = 1.0
 IDLE_POLL_S = 0.05
 OVER_LIMIT_CODES = frozenset({403, 503})
 IDLE_POLL_MS = 50
+# A fed engine is woken by its supervisor; it only wakes on its own for heartbeats and, while it
+# has calls, for their timers (ring timeout, maximum length, the agent hanging up).
+FED_IDLE_MS = 250
+FED_LIVE_MS = 20
+CLOSE_WRITES_S = 30.0  # at shutdown, how long queued writes may wait for the database
 
 
 def _bridge_factory() -> object:
@@ -43,8 +58,15 @@ def _bridge_factory() -> object:
 
 class EngineHost:
     def __init__(
-        self, *, host: str, port: int, only_attempt: int | None = None, log_level: int = 1
+        self,
+        *,
+        host: str,
+        port: int,
+        only_attempt: int | None = None,
+        log_level: int = 1,
+        feed: tuple[int, int] | None = None,
     ) -> None:
+        """feed: (read fd for jobs, write fd for status) from a pool supervisor; None: poll."""
         self.only_attempt = only_attempt
         self._outbox: collections.deque[CallEvent] = collections.deque()
         self.engine = Engine(
@@ -63,7 +85,7 @@ class EngineHost:
             heartbeat_at=timezone.now(),
         )
         self.draining = False
-        self._last_heartbeat = 0.0
+        self._next_refresh = 0.0
         self._next_poll = 0.0
         # Distributed pacing needs Redis; the embedded set-up paces per dispatch tick only.
         self.pacer = (
@@ -73,9 +95,23 @@ class EngineHost:
         )
         self._leases: dict[int, list[str]] = {}  # attempt id -> pacing scopes it holds
         self._hold_until = 0.0  # after pjsua said it had no slot: wait a moment
+        self.writer = EventWriter(
+            name=f"engine {self.record.name}", heartbeat=self._write_heartbeat, every_s=HEARTBEAT_S
+        )
+        self._jobs = LineReader(feed[0]) if feed else None
+        self._status_fd = feed[1] if feed else None
+        self._jobs_read = 0
+        self._reported: tuple[int, int] | None = None
+        self._report(Status(engine_id=self.record.pk))
 
+    @property
+    def feed_closed(self) -> bool:
+        """The supervisor is gone: nobody will send more work."""
+        return self._jobs is not None and self._jobs.closed
+
+    # -- work in ------------------------------------------------------------------------------
     def take_work(self) -> bool:
-        """Dial one approved attempt if a slot is free. True if a call was started."""
+        """Poll mode: dial one approved attempt if a slot is free. True if a call was started."""
         if self.draining or self.engine.free_slots() <= 0 or time.monotonic() < self._hold_until:
             return False
         try:
@@ -91,15 +127,56 @@ class EngineHost:
             return False
         if taken is None:
             return False
-        job, scopes = taken
+        return self._dial(*taken)
+
+    def take_fed(self) -> bool:
+        """Fed mode: dial the jobs the supervisor sent; hand back what cannot be dialed now."""
+        assert self._jobs is not None
+        busy = False
+        for line in self._jobs.read_lines():
+            self._jobs_read += 1
+            try:
+                job, scopes = decode_job(line)
+            except ValueError:
+                log.exception("engine %s: ignoring a bad job line", self.record.name)
+                continue
+            if self.draining or self.engine.free_slots() <= 0:
+                self._leases[job.attempt_id] = scopes
+                self._hand_back(job.attempt_id)
+                continue
+            busy = self._dial(job, scopes) or busy
+        if self._jobs.closed and not self.draining:
+            log.warning("engine %s: its supervisor is gone; draining", self.record.name)
+            self.draining = True
+        return busy
+
+    def _dial(self, job: DialJob, scopes: list[str]) -> bool:
         if scopes:
             self._leases[job.attempt_id] = scopes
         if self.engine.dial(job) == "busy":
-            attempt_return(attempt_id=job.attempt_id, engine_id=self.record.pk)
-            self._release(job.attempt_id)
+            self._hand_back(job.attempt_id)
             self._hold_until = time.monotonic() + 0.1  # let pjsua finish freeing its slot
             return False
         return True
+
+    def _hand_back(self, attempt_id: int) -> None:
+        self.writer.put(partial(attempt_return, attempt_id=attempt_id, engine_id=self.record.pk))
+        self._release(attempt_id)
+
+    def _paced(self, retry_after_ms: int) -> None:
+        # Poll again right when the pacer says a slot frees, not at the next idle tick.
+        self._next_poll = min(self._next_poll, time.monotonic() + retry_after_ms / 1000)
+
+    # -- events out ---------------------------------------------------------------------------
+    def handle_events(self) -> None:
+        """Pacing feedback at once (Redis), the database writes queued for the writer thread."""
+        while self._outbox:
+            event = self._outbox.popleft()
+            if event.kind in ("ended", "ringing", "answered"):
+                self._trunk_feedback(event)
+            if event.kind == "ended":
+                self._release(event.attempt_id)
+            self.writer.put(partial(attempt_record_event, event=event))
 
     def _trunk_feedback(self, event: CallEvent) -> None:
         """503/403 from a trunk slow it down (instead of burning contacts); progress clears it."""
@@ -117,10 +194,6 @@ class EngineHost:
         except PacingUnavailable:
             log.warning("%s: back-off not recorded (pacing unavailable)", trunk)
 
-    def _paced(self, retry_after_ms: int) -> None:
-        # Poll again right when the pacer says a slot frees, not at the next idle tick.
-        self._next_poll = min(self._next_poll, time.monotonic() + retry_after_ms / 1000)
-
     def _release(self, attempt_id: int) -> None:
         scopes = self._leases.pop(attempt_id, None)
         if scopes and self.pacer is not None:
@@ -129,76 +202,112 @@ class EngineHost:
             except PacingUnavailable:
                 log.warning("attempt %s: lease not released; it expires", attempt_id)
 
-    def flush_events(self) -> None:
-        """Write engine events in order; on a database error keep them for the next round."""
-        while self._outbox:
-            event = self._outbox[0]
-            attempt_record_event(event=event)
-            if event.kind in ("ended", "ringing", "answered"):
-                self._trunk_feedback(event)
-            if event.kind == "ended":
-                self._release(event.attempt_id)
-            self._outbox.popleft()
-
-    def heartbeat(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_heartbeat < HEARTBEAT_S:
-            return
-        self._last_heartbeat = now
+    # -- liveness -----------------------------------------------------------------------------
+    def _write_heartbeat(self) -> None:
+        """On the writer thread, every HEARTBEAT_S: the reaper's proof that we are alive."""
         EngineProcess.objects.filter(id=self.record.pk).update(
             heartbeat_at=timezone.now(), live_calls=self.engine.live_calls, draining=self.draining
         )
-        if self.pacer is not None and self._leases:
-            # Our live calls keep their channels; a dead engine's leases simply expire.
-            scopes = sorted({scope for held in self._leases.values() for scope in held})
-            try:
-                self.pacer.refresh(lease_ids=[lease_id(a) for a in self._leases], scopes=scopes)
-            except PacingUnavailable:
-                log.warning("engine %s: could not refresh pacing leases", self.record.name)
 
+    def _write_stopped(self) -> None:
+        EngineProcess.objects.filter(id=self.record.pk).update(
+            stopped_at=timezone.now(), live_calls=0, draining=True
+        )
+
+    def refresh_leases(self) -> None:
+        """Our live calls keep their channels; a dead engine's leases simply expire."""
+        now = time.monotonic()
+        if now < self._next_refresh or self.pacer is None or not self._leases:
+            return
+        self._next_refresh = now + HEARTBEAT_S
+        scopes = sorted({scope for held in self._leases.values() for scope in held})
+        try:
+            self.pacer.refresh(lease_ids=[lease_id(a) for a in self._leases], scopes=scopes)
+        except PacingUnavailable:
+            log.warning("engine %s: could not refresh pacing leases", self.record.name)
+
+    def _report(self, status: Status) -> None:
+        if self._status_fd is None:
+            return
+        try:
+            os.write(self._status_fd, encode_status(status))
+        except OSError:  # the supervisor is gone; the job pipe's EOF will drain us
+            self._status_fd = None
+
+    def report_capacity(self) -> None:
+        """Tell the supervisor our free slots whenever they, or the jobs we have read, change."""
+        held = self.draining or time.monotonic() < self._hold_until
+        free = 0 if held else self.engine.free_slots()
+        if (free, self._jobs_read) != self._reported:
+            self._reported = (free, self._jobs_read)
+            self._report(Status(free=free, jobs_read=self._jobs_read))
+
+    # -- the loop -----------------------------------------------------------------------------
     def step(self) -> bool:
         """One round of the loop. True if anything happened."""
         # SIP and media wake the poll at once whatever the timeout; the timeout only paces our own
         # checks, so an idle engine sleeps longer (52 idle engines at 10 ms cost ~1 core).
-        wait_ms = max(1, min(IDLE_POLL_MS, int((self._next_poll - time.monotonic()) * 1000)))
-        busy = self.engine.step(10 if self.engine.live_calls else wait_ms)
+        if self._jobs is not None:
+            timeout = FED_LIVE_MS if self.engine.live_calls else FED_IDLE_MS
+        elif self.engine.live_calls:
+            timeout = 10
+        else:
+            timeout = max(1, min(IDLE_POLL_MS, int((self._next_poll - time.monotonic()) * 1000)))
+        busy = self.engine.step(timeout)
+        self.handle_events()
+        if self._jobs is not None:
+            busy = self.take_fed() or busy
+            self.report_capacity()
+        else:
+            busy = self._poll_for_work() or busy
+        self.refresh_leases()
+        return busy
+
+    def _poll_for_work(self) -> bool:
+        now = time.monotonic()
+        if self.engine.free_slots() <= 0 or now < self._next_poll:
+            return False
+        self._next_poll = now + IDLE_POLL_S
+        busy = False
         try:
-            self.flush_events()
-            now = time.monotonic()
-            if self.engine.free_slots() > 0 and now >= self._next_poll:
-                self._next_poll = now + IDLE_POLL_S
-                while approved_work_waiting() and self.take_work():
-                    busy = True
-            self.heartbeat()
+            while approved_work_waiting() and self.take_work():
+                busy = True
         except DatabaseError:
             # The database went away: keep calls up, keep events queued, reconnect next round.
             log.exception("engine %s: database error; retrying", self.record.name)
             connection.close()
-            time.sleep(0.2)
+            self._next_poll = now + 0.2
         return busy
 
     def run(self, *, should_stop: Callable[[], bool], drain_s: float = 30.0) -> None:
         """Loop until asked to stop, then stop taking work, let live calls end, and shut down."""
-        while not should_stop():
+        while not should_stop() and not self.feed_closed:
             self.step()
         self.draining = True
-        self.heartbeat(force=True)
+        if self._jobs is not None:
+            self.report_capacity()
         deadline = time.monotonic() + drain_s
         while self.engine.live_calls and time.monotonic() < deadline:
             self.step()
         self.close()
 
+    def _hand_back_unread(self, wait_s: float = 3.0) -> None:
+        """Stopping: give back every job still in the pipe, until the supervisor closes it."""
+        if self._jobs is None:
+            return
+        self.draining = True
+        deadline = time.monotonic() + wait_s
+        while not self._jobs.closed and time.monotonic() < deadline:
+            self.take_fed()
+            time.sleep(0.02)
+        self.take_fed()
+
     def close(self) -> None:
+        self._hand_back_unread()
         self.engine.shutdown()
+        self.handle_events()
+        self.writer.put(self._write_stopped)
+        if not self.writer.close(timeout=CLOSE_WRITES_S):
+            left = self.writer.pending
+            log.error("engine %s: %d writes not done at exit", self.record.name, left)
         close_old_connections()
-        for _ in range(20):
-            try:
-                self.flush_events()
-                EngineProcess.objects.filter(id=self.record.pk).update(
-                    stopped_at=timezone.now(), live_calls=0, draining=True
-                )
-                return
-            except DatabaseError:
-                log.exception("engine %s: could not record shutdown; retrying", self.record.name)
-                connection.close()
-                time.sleep(0.5)
