@@ -11,6 +11,7 @@ those are written by an EventWriter thread.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import os
 import socket
@@ -43,10 +44,9 @@ HEARTBEAT_S = 1.0
 IDLE_POLL_S = 0.05
 OVER_LIMIT_CODES = frozenset({403, 503})
 IDLE_POLL_MS = 50
-# A fed engine is woken by its supervisor; it only wakes on its own for heartbeats and, while it
-# has calls, for their timers (ring timeout, maximum length, the agent hanging up).
+# A fed engine is woken by its supervisor; it only wakes on its own for its calls' timers (ring
+# timeout, maximum length, the agent hanging up) and to refresh its pacing leases.
 FED_IDLE_MS = 250
-FED_LIVE_MS = 20
 CLOSE_WRITES_S = 30.0  # at shutdown, how long queued writes may wait for the database
 
 
@@ -103,6 +103,10 @@ class EngineHost:
         self._jobs_read = 0
         self._reported: tuple[int, int] | None = None
         self._report(Status(engine_id=self.record.pk))
+        if feed:
+            # Fed, the main loop never touches the database again: one connection per engine
+            # (the writer's), so a 52-engine pool fits PostgreSQL's default 100 connections.
+            connection.close()
 
     @property
     def feed_closed(self) -> bool:
@@ -248,7 +252,7 @@ class EngineHost:
         # SIP and media wake the poll at once whatever the timeout; the timeout only paces our own
         # checks, so an idle engine sleeps longer (52 idle engines at 10 ms cost ~1 core).
         if self._jobs is not None:
-            timeout = FED_LIVE_MS if self.engine.live_calls else FED_IDLE_MS
+            timeout = self.engine.timers_due_ms(limit_ms=FED_IDLE_MS)
         elif self.engine.live_calls:
             timeout = 10
         else:
@@ -281,6 +285,9 @@ class EngineHost:
 
     def run(self, *, should_stop: Callable[[], bool], drain_s: float = 30.0) -> None:
         """Loop until asked to stop, then stop taking work, let live calls end, and shut down."""
+        # Django, pjsua2 and their modules are ~10^5 long-lived objects: out of the collector's
+        # sight, a full collection no longer stalls the loop (and the call it was handed).
+        gc.freeze()
         while not should_stop() and not self.feed_closed:
             self.step()
         self.draining = True

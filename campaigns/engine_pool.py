@@ -10,6 +10,7 @@ A dead engine is restarted and its calls are closed at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -85,6 +86,7 @@ class EnginePool:
 
     # -- processes --------------------------------------------------------------------------
     def start(self) -> None:
+        gc.freeze()  # as in EngineHost.run: long-lived objects out of the collector's way
         for port in self.ports:
             self.children[port] = self._start_child(port)
 

@@ -140,6 +140,26 @@ def test_killing_worker_and_engine_mid_campaign_loses_no_contact_and_dials_none_
     assert answered + lost.count() == 14
 
 
+def test_the_pool_supervisor_spreads_calls_over_its_engines(
+    stack_env: dict[str, str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        campaign = _campaign(uas.uri, 6, max_call_s=4)
+        Campaign.objects.filter(id=campaign.pk).update(max_concurrent=12, max_cps=20)
+        processes.append(_engine_pool(stack_env, tmp_path, 3).start(ready="engine ready"))
+        processes.append(_worker(stack_env, tmp_path).start(ready="ready."))
+        campaign_start(campaign_id=campaign.pk)
+        _wait_completed(campaign.pk, timeout=60)
+        invites = uas.invites()
+    _assert_each_contact_once(campaign, invites)
+    per_engine = collections.Counter(
+        CallAttempt.objects.filter(campaign=campaign).values_list("engine_id", flat=True)
+    )
+    # Six overlapping calls, three engines: the supervisor gives each call to the engine with
+    # the most room, so no engine carries more than two.
+    assert len(per_engine) == 3 and max(per_engine.values()) == 2, per_engine
+
+
 def test_engine_pool_drains_live_calls_on_sigterm(
     stack_env: dict[str, str], tmp_path: Path, processes: list[ManagedProcess]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from telephony.pjsip import MAX_CALLS_PER_PROCESS, media_port_range, start_endpo
 log = logging.getLogger(__name__)
 
 PJ_ETOOMANY = 70010  # PJ_ERRNO_START_STATUS + 10: the compiled call limit is reached
+AGENT_POLL_MS = 20  # how often a call with an agent is checked for the agent hanging up
 _MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
 
 
@@ -182,6 +184,23 @@ class Engine:
             self._apply(note)
         self._enforce_timers()
         return bool(notes)
+
+    def timers_due_ms(self, *, limit_ms: int) -> int:
+        """How long the loop may sleep before a call's timer is due (ring timeout, maximum
+        length), at most limit_ms. A call with an agent is polled every AGENT_POLL_MS for the
+        agent hanging up. SIP and media wake the loop anyway."""
+        now = time.monotonic()
+        due = now + limit_ms / 1000
+        for live in self._live.values():
+            if live.hangup_sent:
+                continue
+            if live.session is not None:
+                due = min(due, now + AGENT_POLL_MS / 1000)
+            elif live.answered_mono is None:
+                due = min(due, live.invite_mono + live.job.ring_timeout_s)
+            else:
+                due = min(due, live.answered_mono + live.job.max_call_s)
+        return max(1, math.ceil((due - now) * 1000))
 
     def shutdown(self, *, grace_s: float = 5.0) -> None:
         """Hang up everything, wait for the calls to end, then tear pjsua2 down in a safe order."""
