@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import CallerId, Campaign, Contact, ContactList, Trunk
 from compliance.models import Sender, Suppression
+from compliance.policy import callee_zone
 from compliance.registry import registry_replace
 
 DEMO_CONTACTS = [
@@ -73,7 +74,13 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
     campaign.caller_ids.set(clis)
     contact_list = ContactList.objects.create(campaign=campaign, name="demo contacts")
     Contact.objects.bulk_create(
-        Contact(campaign=campaign, contact_list=contact_list, number=number, name=name)
+        Contact(
+            campaign=campaign,
+            contact_list=contact_list,
+            number=number,
+            name=name,
+            time_zone=callee_zone(number),
+        )
         for number, name in DEMO_CONTACTS
     )
     return campaign

@@ -78,3 +78,16 @@ def policy_from_settings() -> Policy:
     parse_window(policy.promo_window)
     parse_window(policy.service_window)
     return policy
+
+
+def callee_zone(number: str) -> str:
+    """The callee's time zone by their number (the policy's default zone when it cannot tell)."""
+    from compliance.numbers import InvalidNumber, number_info
+
+    policy = policy_from_settings()
+    try:
+        return number_info(
+            number, region=policy.default_region, fallback_tz=policy.default_tz
+        ).time_zone
+    except InvalidNumber:
+        return policy.default_tz

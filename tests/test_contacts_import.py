@@ -60,6 +60,17 @@ def test_numbers_in_every_common_format_are_stored_as_e164_and_due_now() -> None
     assert set(contacts.values_list("contact_list_id", flat=True)) == {contact_list.pk}
 
 
+def test_each_imported_contact_gets_its_callees_time_zone() -> None:
+    campaign = make_campaign()
+    _import(campaign, "number\n+919876543210\n+442079460123\n+12025550123\n")
+    zones = dict(Contact.objects.filter(campaign=campaign).values_list("number", "time_zone"))
+    assert zones == {
+        "+919876543210": "Asia/Kolkata",
+        "+442079460123": "Europe/London",
+        "+12025550123": "America/New_York",
+    }
+
+
 def test_phone_and_msisdn_are_accepted_as_the_number_column_and_a_bom_is_ignored() -> None:
     campaign = make_campaign()
 

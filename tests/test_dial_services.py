@@ -209,6 +209,27 @@ def test_campaign_dials_only_inside_its_own_window() -> None:
     assert len(dispatch_due(now=morning)) == 2
 
 
+def test_campaign_window_is_the_callees_local_time() -> None:
+    campaign = _transactional_campaign(contacts=0)
+    Campaign.objects.filter(id=campaign.pk).update(
+        window_start=dt.time(10, 0), window_end=dt.time(18, 0)
+    )
+    india = make_contact(campaign=campaign, number="+919876500001")
+    london = make_contact(campaign=campaign, number="+442079460123")  # a London landline
+    assert (india.time_zone, london.time_zone) == ("Asia/Kolkata", "Europe/London")
+    _engine(slots=8)
+    # 10:30 in India is 05:00 in London (GMT): only the Indian callee is inside 10:00-18:00.
+    at = dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.UTC)
+    EngineProcess.objects.update(heartbeat_at=at)
+    (first,) = dispatch_due(now=at)
+    assert CallAttempt.objects.get(id=first).number == india.number
+    # 12:00 in London is 17:30 in India: now the London callee is due too.
+    later = at.replace(hour=12)
+    EngineProcess.objects.update(heartbeat_at=later)
+    (second,) = dispatch_due(now=later)
+    assert CallAttempt.objects.get(id=second).number == london.number
+
+
 @pytest.fixture
 def pacer() -> Iterator[Pacer]:
     client = redis.Redis.from_url("redis://127.0.0.1:6379/13")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from campaigns.models.campaign import Campaign
+from compliance.policy import callee_zone
 
 
 class ContactList(models.Model):
@@ -32,6 +35,9 @@ class Contact(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_disposition = models.CharField(max_length=32, blank=True)
+    # The callee's zone, from the number when the contact is created: campaign windows are
+    # the callee's local hours.
+    time_zone = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -39,7 +45,15 @@ class Contact(models.Model):
                 fields=["campaign", "number"], name="contact_unique_per_campaign"
             )
         ]
-        indexes = [models.Index(fields=["campaign", "status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "status", "next_attempt_at"]),
+            models.Index(fields=["campaign", "status", "time_zone"]),
+        ]
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.time_zone:
+            self.time_zone = callee_zone(self.number)
+        super().save(*args, **kwargs)

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from campaigns.models import Campaign, Contact, ContactList, ContactStatus
 from compliance.numbers import InvalidNumber, to_e164
+from compliance.policy import callee_zone
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def _contacts(
             number=row.number,
             name=row.name,
             fields=row.fields,
+            time_zone=callee_zone(row.number),
             status=ContactStatus.PENDING,
             next_attempt_at=None,  # due now
         )

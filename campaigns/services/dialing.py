@@ -65,10 +65,28 @@ def _per_tick(cps: float) -> int:
     return max(1, math.floor(cps * settings.DIALER_TICK_SECONDS))
 
 
-def campaign_in_window(*, campaign: Campaign, now: dt.datetime) -> bool:
-    """The campaign's own daily window, half-open, in the jurisdiction's zone (IST for India)."""
-    local = now.astimezone(ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)).time()
-    return in_window((campaign.window_start, campaign.window_end), local)
+FULL_DAY = (dt.time(0, 0), dt.time(23, 59, 59))
+
+
+def campaign_open_zones(*, campaign: Campaign, now: dt.datetime) -> list[str] | None:
+    """The time zones, among the campaign's waiting contacts, where it is now inside the
+    campaign's daily window (half-open, callee's local time); None: the window is all day."""
+    window = (campaign.window_start, campaign.window_end)
+    if window == FULL_DAY:
+        return None
+    zones = (
+        Contact.objects.filter(campaign=campaign, status=ContactStatus.PENDING)
+        .values_list("time_zone", flat=True)
+        .distinct()
+    )
+    return [z for z in zones if in_window(window, now.astimezone(_zone(z)).time())]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or settings.COMPLIANCE_DEFAULT_TZ)
+    except (ValueError, KeyError):  # not a zone this machine knows: the jurisdiction's
+        return ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)
 
 
 def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
@@ -85,8 +103,9 @@ def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
     for campaign in running.order_by("id"):
         if capacity <= 0:
             break
-        if not campaign_in_window(campaign=campaign, now=now):
-            continue
+        zones = campaign_open_zones(campaign=campaign, now=now)
+        if zones == []:
+            continue  # outside the window for every callee waiting
         trunk = campaign.trunk
         if not trunk.enabled:
             continue
@@ -104,7 +123,7 @@ def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
         )
         if budget <= 0:
             continue
-        new_ids = _queue_for_campaign(campaign=campaign, budget=budget, now=now)
+        new_ids = _queue_for_campaign(campaign=campaign, budget=budget, now=now, zones=zones)
         capacity -= len(new_ids)
         trunk_room[trunk.pk] -= len(new_ids)
         created.extend(new_ids)
@@ -113,15 +132,19 @@ def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
     return created
 
 
-def _queue_for_campaign(*, campaign: Campaign, budget: int, now: dt.datetime) -> list[int]:
-    due = (
-        Contact.objects.filter(campaign=campaign, status=ContactStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by(F("next_attempt_at").asc(nulls_first=True), "id")
-        .values_list("id", "number", "attempts")[:budget]
+def _queue_for_campaign(
+    *, campaign: Campaign, budget: int, now: dt.datetime, zones: list[str] | None
+) -> list[int]:
+    due = Contact.objects.filter(campaign=campaign, status=ContactStatus.PENDING).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
+    if zones is not None:
+        due = due.filter(time_zone__in=zones)
+    rows = due.order_by(F("next_attempt_at").asc(nulls_first=True), "id").values_list(
+        "id", "number", "attempts"
+    )[:budget]
     created: list[int] = []
-    for contact_id, number, attempts in due:
+    for contact_id, number, attempts in rows:
         with transaction.atomic():
             taken = Contact.objects.filter(id=contact_id, status=ContactStatus.PENDING).update(
                 status=ContactStatus.IN_PROGRESS, attempts=attempts + 1

@@ -12,8 +12,7 @@ from campaigns.models import AttemptStatus, CallAttempt, Contact, ContactStatus
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.retry import MAX_TEMPORARY_BLOCKS, block_lifts_at, retry_delay
 from compliance.audit import audit_outcome
-from compliance.numbers import InvalidNumber, number_info
-from compliance.policy import policy_from_settings
+from compliance.policy import callee_zone, policy_from_settings
 from telephony.engine.events import CallEvent
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def _schedule_contact(*, attempt: CallAttempt, now: dt.datetime) -> None:
     campaign, contact = attempt.campaign, attempt.contact
     attempts = contact.call_attempts
     if attempt.status == AttemptStatus.BLOCKED:
-        info = _zone_of(attempt.number)
+        info = callee_zone(attempt.number)
         when = block_lifts_at(
             reasons=list(attempt.reasons),
             purpose=campaign.purpose,
@@ -70,16 +69,6 @@ def _schedule_contact(*, attempt: CallAttempt, now: dt.datetime) -> None:
         next_attempt_at=when,
         last_disposition=attempt.disposition,
     )
-
-
-def _zone_of(number: str) -> str:
-    policy = policy_from_settings()
-    try:
-        return number_info(
-            number, region=policy.default_region, fallback_tz=policy.default_tz
-        ).time_zone
-    except InvalidNumber:
-        return policy.default_tz
 
 
 def attempt_record_event(*, event: CallEvent) -> None:
