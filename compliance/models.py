@@ -110,6 +110,7 @@ class AuditEntry(models.Model):
         DECISION = "decision"
         OUTCOME = "outcome"
         POLICY = "policy"  # the rule values in force changed
+        OPT_OUT = "opt_out"  # the callee opted out during a call (DTMF key)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -44,6 +44,24 @@ def free_udp_port() -> int:
         return port
 
 
+def write_dtmf_pcap(dest: Path, *, digit: str = "9", payload_type: int = 120) -> Path:
+    """SIPp's RFC 2833 pcap for `digit`, its RTP payload type rewritten (and the UDP checksum
+    cleared, which IPv4 allows), for a peer that negotiated another telephone-event type."""
+    name = {"#": "pound", "*": "star"}.get(digit, digit)
+    data = bytearray(Path(f"/usr/share/sip-tester/dtmf_2833_{name}.pcap").read_bytes())
+    offset = 24  # pcap global header
+    while offset + 16 <= len(data):
+        captured = int.from_bytes(data[offset + 8 : offset + 12], "little")
+        packet = offset + 16
+        # Ethernet (14) + IPv4 (20, no options in these captures) + UDP (8), then RTP.
+        data[packet + 14 + 20 + 6 : packet + 14 + 20 + 8] = b"\x00\x00"
+        rtp = packet + 14 + 20 + 8
+        data[rtp + 1] = (data[rtp + 1] & 0x80) | payload_type
+        offset = packet + captured
+    dest.write_bytes(bytes(data))
+    return dest
+
+
 def udp_port_bound(port: int, host: str = HOST) -> bool:
     """Whether some process holds host:port (UDP), read from /proc rather than by binding.
 

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from campaigns.models import CallAttempt
-from compliance.models import AuditEntry
+from compliance.models import AuditEntry, Suppression
 from compliance.registry import registry_replace
-from tests.sipp_harness import SippUAS, free_udp_port
+from tests.sipp_harness import SippUAS, free_udp_port, write_dtmf_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,6 +94,50 @@ def test_answered_call_records_pdd_answer_and_duration(
     assert attempt.status == "ended" and attempt.cli == "+911600123456"
     kinds = list(AuditEntry.objects.filter(attempt_id=attempt.pk).values_list("kind", flat=True))
     assert kinds == ["decision", "outcome"]
+
+
+def test_an_answered_call_stores_its_media_quality(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "9876543212", uas.uri, "--max-seconds", "3")
+    assert result["disposition"] == "answered"
+    # SIPp streams clean A-law on loopback: no loss, tiny jitter, a MOS near G.711's ceiling.
+    assert result["rx_loss_pct"] is not None and result["rx_loss_pct"] < 1
+    assert result["jitter_ms"] is not None and result["jitter_ms"] < 20
+    assert result["mos"] is not None and 4.0 < result["mos"] <= 4.5
+
+
+def test_the_opt_out_key_suppresses_the_number_for_the_sender(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    write_dtmf_pcap(tmp_path / "dtmf_9.pcap")
+    with SippUAS("uas_dtmf.xml", workdir=tmp_path) as uas:  # presses 9 (RFC 4733) after answer
+        result = dial_json(subprocess_env, "9876543213", uas.uri, "--max-seconds", "3",
+                           "--opt-out-digit", "9")  # fmt: skip
+    assert result["disposition"] == "answered"
+    suppressed = Suppression.objects.get(number="+919876543213")
+    assert suppressed.sender is not None and suppressed.sender.dlt_entity_id == "TEST-SENDER"
+    entry = AuditEntry.objects.get(attempt_id=result["attempt_id"], kind="opt_out")
+    assert entry.detail["digit"] == "9" and entry.number == "+919876543213"
+    # The next check for this sender refuses the number (a promotional call, where suppression
+    # applies; a transactional one is exempt by policy).
+    blocked = dial(subprocess_env, "9876543213", "--trunk", uas.uri, "--cli", "+911600123456",
+                   "--purpose", "promotional", "--json")  # fmt: skip
+    assert blocked.returncode == 0, blocked.stderr[-2000:]
+    assert "suppressed" in json.loads(blocked.stdout.strip().splitlines()[-1])["reasons"]
+
+
+def test_a_key_that_is_not_the_opt_out_key_suppresses_nothing(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    write_dtmf_pcap(tmp_path / "dtmf_9.pcap")
+    with SippUAS("uas_dtmf.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "9876543214", uas.uri, "--max-seconds", "2",
+                           "--opt-out-digit", "#")  # fmt: skip
+    assert result["disposition"] == "answered"
+    assert not Suppression.objects.filter(number="+919876543214").exists()
+    assert not AuditEntry.objects.filter(kind="opt_out").exists()
 
 
 def test_early_media_then_answer_is_answered(

@@ -62,6 +62,11 @@ class CallAttempt(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     agent_frames_in = models.PositiveIntegerField(default=0)
     agent_frames_out = models.PositiveIntegerField(default=0)
+    # Media quality of an answered call, from RTCP (telephony.engine.quality).
+    rx_loss_pct = models.FloatField(null=True, blank=True)
+    jitter_ms = models.FloatField(null=True, blank=True)
+    rtt_ms = models.FloatField(null=True, blank=True)
+    mos = models.FloatField(null=True, blank=True, help_text="estimated, ITU-T G.107 E-model")
 
     class Meta:
         constraints = [

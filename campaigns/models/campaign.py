@@ -64,6 +64,18 @@ class Campaign(models.Model):
         ' "failed": 300} (these are the defaults); other dispositions are never retried',
     )
     agent_url = models.CharField(max_length=500, blank=True, help_text="ws:// or wss:// agent URL")
+    stream_format = models.CharField(
+        max_length=8,
+        choices=[("twilio", "Twilio Media Streams (mu-law)"), ("exotel", "Exotel (16-bit PCM)")],
+        default="twilio",
+        help_text="the WebSocket message format the agent speaks",
+    )
+    opt_out_digit = models.CharField(
+        max_length=1,
+        blank=True,
+        choices=[(d, d) for d in "0123456789*#"],
+        help_text="a DTMF key that suppresses the number for this sender at once (blank: none)",
+    )
     status = models.CharField(
         max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
     )

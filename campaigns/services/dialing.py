@@ -315,6 +315,8 @@ class Candidate:
     ring_timeout_s: int
     max_call_s: int
     agent_url: str
+    opt_out_digit: str
+    stream_format: str
     contact_name: str
     contact_fields: dict[str, object]
     cli_daily_max: int | None
@@ -326,7 +328,7 @@ class Candidate:
 _CANDIDATES_SQL = """
 SELECT a.id, a.number, a.cli, a.approved_at < %s,
        c.id, c.max_cps, c.max_concurrent, c.ring_timeout_s, c.max_call_s, c.agent_url,
-       p.name, p.fields,
+       c.opt_out_digit, c.stream_format, p.name, p.fields,
        (SELECT daily_max FROM campaigns_callerid WHERE number = a.cli),
        t.id, t.name, t.sip_uri, t.transport, t.auth_username, t.max_cps, t.max_channels,
        f.id, f.name, f.sip_uri, f.transport, f.auth_username, f.max_cps, f.max_channels, f.enabled
@@ -356,12 +358,12 @@ def _candidates(*, oldest: dt.datetime, only_attempt: int | None) -> list[Candid
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        fields = row[11]
+        fields = row[13]
         if isinstance(fields, str):  # SQLite hands JSON back as text
             fields = json.loads(fields or "{}")
-        trunks = [TrunkRow(*row[13:20])]
-        if row[20] is not None and row[27]:
-            trunks.append(TrunkRow(*row[20:27]))
+        trunks = [TrunkRow(*row[15:22])]
+        if row[22] is not None and row[29]:
+            trunks.append(TrunkRow(*row[22:29]))
         found.append(
             Candidate(
                 attempt_id=row[0],
@@ -374,9 +376,11 @@ def _candidates(*, oldest: dt.datetime, only_attempt: int | None) -> list[Candid
                 ring_timeout_s=row[7],
                 max_call_s=row[8],
                 agent_url=row[9],
-                contact_name=row[10],
+                opt_out_digit=row[10],
+                stream_format=row[11],
+                contact_name=row[12],
                 contact_fields=fields or {},
-                cli_daily_max=row[12],
+                cli_daily_max=row[14],
                 trunks=tuple(trunks),
             )
         )
@@ -519,6 +523,8 @@ def _job_for(candidate: Candidate, trunk: TrunkRow) -> DialJob:
         custom_parameters=params,
         auth_username=trunk.auth_username,
         auth_password=_trunk_password(trunk.name) if trunk.auth_username else "",
+        opt_out_digit=candidate.opt_out_digit,
+        stream_format=candidate.stream_format,
     )
 
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 from campaigns.models import AttemptStatus, CallAttempt, Contact, ContactStatus
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.retry import MAX_TEMPORARY_BLOCKS, block_lifts_at, retry_delay
-from compliance.audit import audit_outcome
+from compliance.audit import audit_append, audit_outcome, iso_utc
+from compliance.models import AuditEntry, Suppression
 from compliance.policy import callee_zone, policy_from_settings
 from telephony.engine.events import CallEvent
 
@@ -97,8 +98,41 @@ def attempt_record_event(*, event: CallEvent) -> None:
                 agent_frames_in=event.frames_from_agent,
                 agent_frames_out=event.frames_to_agent,
                 hangup_cause=event.hangup_cause[:100],
+                **_quality_fields(event.quality),
             )
             if changed == 1:
                 attempt_close(attempt_id=event.attempt_id, now=timezone.now())
+    elif event.kind == "opt_out":
+        attempt_opt_out(attempt_id=event.attempt_id, digit=event.digit, at=event.at)
     else:
         log.warning("attempt %s: unknown engine event %r", event.attempt_id, event.kind)
+
+
+def _quality_fields(quality: dict[str, float] | None) -> dict[str, float | None]:
+    if not quality:
+        return {}
+    return {k: quality.get(k) for k in ("rx_loss_pct", "jitter_ms", "rtt_ms", "mos")}
+
+
+def attempt_opt_out(*, attempt_id: int, digit: str, at: dt.datetime) -> bool:
+    """The callee pressed the campaign's opt-out key: suppress the number for the campaign's
+    sender at once (the next check refuses it) and audit it. True if newly suppressed."""
+    attempt = CallAttempt.objects.select_related("campaign__sender").get(id=attempt_id)
+    campaign = attempt.campaign
+    with transaction.atomic():
+        _, created = Suppression.objects.get_or_create(
+            number=attempt.number,
+            sender=campaign.sender,
+            defaults={"reason": f"opt-out: DTMF {digit} during attempt {attempt_id}"},
+        )
+        audit_append(
+            kind=AuditEntry.Kind.OPT_OUT,
+            attempt_id=attempt_id,
+            campaign_id=campaign.pk,
+            sender_dlt_id=campaign.sender.dlt_entity_id,
+            number=attempt.number,
+            purpose=campaign.purpose,
+            detail={"method": "dtmf", "digit": digit, "at": iso_utc(at), "new": created},
+        )
+    log.info("attempt %s: %s opted out (DTMF %s)", attempt_id, attempt.number, digit)
+    return created

@@ -53,6 +53,8 @@ def test_call_prepare(
     max_call_s: int,
     agent_url: str,
     auth_user: str = "",
+    opt_out_digit: str = "",
+    stream_format: str = "twilio",
 ) -> int:
     """Create (or reuse) the sender, trunk, caller ID and test campaign; return a queued attempt."""
     if not _SIP_URI.match(trunk_uri):
@@ -65,6 +67,10 @@ def test_call_prepare(
         raise TestCallError("--category must be 1-8")
     if agent_url and not agent_url.startswith(("ws://", "wss://")):
         raise TestCallError("--agent must be a ws:// or wss:// URL")
+    if opt_out_digit and (len(opt_out_digit) != 1 or opt_out_digit not in "0123456789*#"):
+        raise TestCallError("--opt-out-digit must be one of 0-9, * or #")
+    if stream_format not in ("twilio", "exotel"):
+        raise TestCallError("--stream-format must be twilio or exotel")
     if not re.fullmatch(r"\+?\d{3,15}", cli):
         raise TestCallError(f"--cli {cli!r} is not a number")
 
@@ -93,6 +99,8 @@ def test_call_prepare(
         ring_timeout_s=ring_timeout_s,
         max_call_s=max_call_s,
         agent_url=agent_url,
+        opt_out_digit=opt_out_digit,
+        stream_format=stream_format,
         defaults={"status": CampaignStatus.STOPPED},
     )
     campaign.caller_ids.set([caller_id])
@@ -140,5 +148,9 @@ def attempt_result(*, attempt_id: int) -> dict[str, object]:
         "duration_s": a.duration_s,
         "hangup_cause": a.hangup_cause or None,
         "reasons": list(a.reasons) if a.status == AttemptStatus.BLOCKED else [],
+        "rx_loss_pct": a.rx_loss_pct,
+        "jitter_ms": a.jitter_ms,
+        "rtt_ms": a.rtt_ms,
+        "mos": a.mos,
     }
     return result

@@ -19,12 +19,17 @@ import pjsua2 as pj
 
 from telephony.engine.events import CallEvent, DialJob
 from telephony.engine.outcomes import disposition_for
+from telephony.engine.quality import MediaQuality, media_quality
 from telephony.engine.tap import BridgeTap
 from telephony.pjsip import MAX_CALLS_PER_PROCESS, media_port_range, start_endpoint
 
 log = logging.getLogger(__name__)
 
 PJ_ETOOMANY = 70010  # PJ_ERRNO_START_STATUS + 10: the compiled call limit is reached
+QUALITY_EVERY_S = 1.0  # how often a live call's RTCP statistics are read
+# pjmedia/stream.h and pjsua.h values, which the wheel does not export.
+DTMF_IS_END = 2
+DTMF_METHOD_RFC2833 = 0
 AGENT_POLL_MS = 20  # how often a call with an agent is checked for the agent hanging up
 _MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
 
@@ -32,11 +37,32 @@ _MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
 @dataclass(frozen=True)
 class _Note:
     attempt_id: int
-    kind: str  # state, media, response
+    kind: str  # state, media, response, dtmf
     state: int = 0
     sip_code: int = 0
     sip_reason: str = ""
     audio_active: bool = False
+    digit: str = ""
+    dtmf_flags: int = 0
+    dtmf_method: int = 0
+
+
+def read_quality(call: pj.Call) -> MediaQuality | None:
+    """The call's receive-side quality from pjsua2's RTCP statistics; None without a stream."""
+    try:
+        stat = call.getStreamStat(0)
+    except pj.Error:
+        return None
+    rx = stat.rtcp.rxStat
+    rtt = stat.rtcp.rttUsec
+    return media_quality(
+        received=rx.pkt,
+        lost=rx.loss,
+        discarded=rx.discard,
+        jitter_ms=rx.jitterUsec.mean / 1000 if rx.jitterUsec.n else 0.0,
+        rtt_ms=rtt.mean / 1000 if rtt.n else None,
+        jb_delay_ms=float(stat.jbuf.avgDelayMsec),
+    )
 
 
 class _Call(pj.Call):  # type: ignore[misc]
@@ -52,6 +78,13 @@ class _Call(pj.Call):  # type: ignore[misc]
         self._notes.append(
             _Note(self.attempt_id, "state", ci.state, ci.lastStatusCode, ci.lastReason)
         )
+
+    def onDtmfEvent(self, prm: Any) -> None:
+        # RFC 4733 telephone-events and SIP INFO (application/dtmf-relay) both arrive here.
+        self._notes.append(
+            _Note(self.attempt_id, "dtmf", digit=str(prm.digit)[:1], dtmf_flags=prm.flags,
+                  dtmf_method=prm.method)
+        )  # fmt: skip
 
     def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -82,6 +115,10 @@ class _Live:
     hangup_cause: str = ""
     tap: BridgeTap | None = None
     session: Any = None  # a bridge session (telephony.bridge), when an agent is attached
+    quality: MediaQuality | None = None  # latest RTCP reading of an answered call
+    next_quality_mono: float = 0.0
+    opted_out: bool = False
+    dtmf_pressed: bool = False  # an RFC 4733 key press is under way (its updates follow)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -166,6 +203,8 @@ class Engine:
             return
         live.hangup_sent = True
         live.hangup_cause = live.hangup_cause or cause
+        if live.answered_mono is not None:
+            live.quality = read_quality(live.call) or live.quality  # the last reading
         try:
             live.call.hangup(pj.CallOpParam(True))
         except pj.Error as exc:
@@ -252,6 +291,8 @@ class Engine:
             return
         if note.kind == "response":
             live.response_seen = True
+        elif note.kind == "dtmf":
+            self._on_dtmf_event(live, note)
         elif note.kind == "media":
             live.audio_active = note.audio_active
             if live.answered_mono is not None:
@@ -277,6 +318,25 @@ class Engine:
             self._attach_agent(live)
         elif note.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self._finish(live, sip_code=note.sip_code or None, sip_reason=note.sip_reason)
+
+    def _on_dtmf_event(self, live: _Live, note: _Note) -> None:
+        """One key press is one digit: RFC 4733 reports a press as a start, updates while it is
+        held and an end; a SIP INFO is one event per press."""
+        if note.dtmf_method != DTMF_METHOD_RFC2833:
+            self._on_dtmf(live, note.digit)
+            return
+        if not live.dtmf_pressed:
+            self._on_dtmf(live, note.digit)
+        live.dtmf_pressed = not note.dtmf_flags & DTMF_IS_END
+
+    def _on_dtmf(self, live: _Live, digit: str) -> None:
+        if not digit:
+            return
+        if live.session is not None:
+            live.session.on_dtmf(digit)
+        if live.job.opt_out_digit and digit == live.job.opt_out_digit and not live.opted_out:
+            live.opted_out = True  # once per call, however often the key is pressed
+            self._emit(CallEvent(live.job.attempt_id, "opt_out", _now(), digit=digit))
 
     def _attach_agent(self, live: _Live) -> None:
         if not live.job.agent_url or live.session is not None or not live.audio_active:
@@ -312,6 +372,12 @@ class Engine:
         for attempt_id, live in list(self._live.items()):
             if live.hangup_sent:
                 continue
+            if live.answered_mono is not None and now >= live.next_quality_mono:
+                # Kept fresh while the call is up (the stream is gone by the time pjsua reports
+                # the call disconnected), so a call that ends remotely still has a reading.
+                if live.next_quality_mono:
+                    live.quality = read_quality(live.call) or live.quality
+                live.next_quality_mono = now + QUALITY_EVERY_S
             if live.answered_mono is None:
                 if now - live.invite_mono >= live.job.ring_timeout_s:
                     live.ring_timed_out = True
@@ -334,6 +400,7 @@ class Engine:
         live.tap = None
         live.session = None
         cause = live.hangup_cause or ("remote_hangup" if answered else "")
+        quality = live.quality.as_dict() if answered and live.quality is not None else None
         disposition = disposition_for(
             answered=answered,
             sip_code=sip_code,
@@ -352,5 +419,6 @@ class Engine:
                 frames_to_agent=frames_to,
                 frames_from_agent=frames_from,
                 hangup_cause=cause,
+                quality=quality,
             )
         )

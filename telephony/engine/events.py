@@ -17,6 +17,8 @@ class DialJob:
     custom_parameters: dict[str, str] = field(default_factory=dict)
     auth_username: str = ""
     auth_password: str = ""
+    opt_out_digit: str = ""  # a DTMF key that opts the callee out ("" = none)
+    stream_format: str = "twilio"  # the agent's WebSocket format: twilio or exotel
 
 
 @dataclass(frozen=True)
@@ -33,4 +35,6 @@ class CallEvent:
     duration_s: float | None = None
     frames_to_agent: int = 0
     frames_from_agent: int = 0
+    digit: str = ""  # kind dtmf / opt_out
+    quality: dict[str, float] | None = None  # kind ended, answered calls: loss, jitter, rtt, mos
     hangup_cause: str = ""

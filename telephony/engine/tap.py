@@ -6,6 +6,8 @@ moves bytes: what they mean is the bridge session's business.
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Callable
 from typing import Protocol
 
 import pjsua2 as pj
@@ -13,6 +15,35 @@ import pjsua2 as pj
 from telephony.pjsip import CLOCK_RATE, FRAME_BYTES, FRAME_MS
 
 _SILENCE = bytes(FRAME_BYTES)
+_PTR = ctypes.sizeof(ctypes.c_void_p)
+
+
+def _vector_bytes_by_pointer(vec: pj.ByteVector) -> bytes:
+    """A SWIG ByteVector's contents read straight from its begin/end pointers (libstdc++'s
+    std::vector layout): ~6 us for a frame, where bytes(vec) walks it element by element through
+    SWIG (~500 us for 320 bytes, most of a bridged call's CPU)."""
+    addr = int(vec.this)
+    begin = ctypes.c_void_p.from_address(addr).value or 0
+    end = ctypes.c_void_p.from_address(addr + _PTR).value or 0
+    return ctypes.string_at(begin, end - begin) if end > begin else b""
+
+
+def _vector_bytes_slow(vec: pj.ByteVector) -> bytes:
+    return bytes(vec)
+
+
+def _pick_reader() -> Callable[[pj.ByteVector], bytes]:
+    # Trust the pointer layout only after it reads a known vector back exactly.
+    probe = bytes(range(256)) + bytes(64)
+    try:
+        if _vector_bytes_by_pointer(pj.ByteVector(probe)) == probe:
+            return _vector_bytes_by_pointer
+    except (ValueError, TypeError, OSError):
+        pass
+    return _vector_bytes_slow
+
+
+vector_bytes = _pick_reader()
 
 
 class AudioSink(Protocol):
@@ -31,7 +62,7 @@ class BridgeTap(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self._sink.on_call_audio(bytes(frame.buf))
+            self._sink.on_call_audio(vector_bytes(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         pcm = self._sink.next_agent_audio() or _SILENCE

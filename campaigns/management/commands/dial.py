@@ -56,6 +56,10 @@ class Command(BaseCommand):
             help="digest user for the trunk; the password comes from TRUNK_<NAME>_PASSWORD, "
             "NAME being the trunk's name (test-sip-HOST-PORT for a trunk made by dial)",
         )
+        parser.add_argument(
+            "--opt-out-digit", default="", help="DTMF key that suppresses the number (0-9, *, #)"
+        )
+        parser.add_argument("--stream-format", default="twilio", choices=("twilio", "exotel"))
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -74,6 +78,8 @@ class Command(BaseCommand):
                 max_call_s=opts["max_seconds"],
                 agent_url=opts["agent"],
                 auth_user=opts["auth_user"],
+                opt_out_digit=opts["opt_out_digit"],
+                stream_format=opts["stream_format"],
             )
         except TestCallError as exc:
             raise CommandError(str(exc), returncode=2) from exc

@@ -1,0 +1,330 @@
+"""Exotel AgentStream (Voicebot applet) wire codec: JSON text <-> the Twilio codec's dataclasses.
+
+Pure functions, no I/O. The message classes and ``CodecError`` are the ones in
+``telephony.bridge.twilio_codec``, so a session can swap codecs without touching its own types;
+only the JSON shape and the audio inside ``Media.payload`` differ.
+
+Shapes follow Exotel's documentation:
+
+- https://developer.exotel.com/docs/agentstream/websocket-protocol (events, field names, nesting)
+- https://developer.exotel.com/docs/agentstream/stream-voicebot-applet (audio: raw/slin, 16-bit,
+  8 kHz, mono, little-endian PCM, base64 in ``media.payload``)
+- https://support.exotel.com/support/solutions/articles/3000108630-working-with-the-stream-and-voicebot-applet
+
+Keys are snake_case (``stream_sid``, ``sequence_number``, ``call_sid``, ``account_sid``,
+``custom_parameters``, ``media_format``) and ``sequence_number``, ``chunk`` and ``timestamp`` are
+strings in Exotel's examples; we send strings and accept strings or integers. ``Media.payload``
+holds raw PCM16 here, where the Twilio codec holds mu-law.
+
+Where Exotel's documentation is silent, or our shared dataclasses cannot carry a field, we chose:
+
+- ``connected`` is just ``{"event": "connected"}``; ``Connected.protocol``/``version`` are not sent
+  and a parsed ``connected`` gets the defaults.
+- ``start`` has no ``tracks`` and we do not send ``from``/``to`` (``Start`` has no such fields).
+  ``Start``'s default ``media_format`` is Twilio's mu-law one, which cannot describe this codec's
+  payload, so it is replaced by ``PCM16_MEDIA_FORMAT`` on the way out; any other dict is sent as is.
+- ``media`` carries no ``track`` in Exotel's single-track stream, so ``Media.track`` is not sent;
+  an incoming ``media.track`` (the Beta "both tracks" option) is read into ``Media.track``.
+- ``dtmf`` is sent as ``{"digit": ...}`` without ``duration`` (``Dtmf`` does not know it); an
+  incoming ``duration`` is checked and dropped, and ``Dtmf.track`` keeps its default.
+- ``stop`` is sent with ``reason: "callended"``: ``Stop`` has no reason and the dialer only stops a
+  stream when its call ends. An incoming ``reason`` is checked and dropped.
+- Messages an agent sends back (``media`` with only a payload, ``mark``, ``clear``) carry no
+  ``sequence_number``; as in the Twilio codec such fields are ``None`` and left out, and an empty
+  ``stream_sid`` is left out too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Final
+
+from telephony.bridge.twilio_codec import (
+    MULAW_MEDIA_FORMAT,
+    Clear,
+    CodecError,
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Message,
+    Start,
+    Stop,
+)
+
+__all__ = [
+    "AUDIO",
+    "PCM16_MEDIA_FORMAT",
+    "STOP_REASON",
+    "Clear",
+    "CodecError",
+    "Connected",
+    "Dtmf",
+    "Mark",
+    "Media",
+    "Message",
+    "Start",
+    "Stop",
+    "deserialize",
+    "media_payload_from_pcm",
+    "pcm_from_media_payload",
+    "serialize",
+]
+
+# What ``Media.payload`` holds for this codec, so a codec-agnostic session can tell.
+AUDIO: Final = "pcm16"
+
+# Exotel's documented ``start.media_format`` for the default 8 kHz stream; the values are strings
+# on Exotel's wire, and ``bit_rate`` is really the sample width in bits.
+PCM16_MEDIA_FORMAT: Final[dict[str, Any]] = {
+    "encoding": "audio/x-raw",
+    "sample_rate": "8000",
+    "bit_rate": "16",
+}
+
+# Exotel documents "stopped" (applet ended) and "callended" (call hung up).
+STOP_REASON: Final = "callended"
+
+
+def media_payload_from_pcm(pcm: bytes) -> bytes:
+    """PCM16 (8 kHz mono, little-endian) -> ``Media.payload``: identity, Exotel carries PCM16."""
+    return pcm
+
+
+def pcm_from_media_payload(payload: bytes) -> bytes:
+    """``Media.payload`` -> PCM16 (8 kHz mono, little-endian): identity, Exotel carries PCM16."""
+    return payload
+
+
+# --- serialize ---------------------------------------------------------------------------------
+
+
+def _put_seq(out: dict[str, Any], sequence_number: int | None) -> None:
+    if sequence_number is not None:
+        out["sequence_number"] = str(sequence_number)
+
+
+def _put_sid(out: dict[str, Any], stream_sid: str) -> None:
+    # Agents may omit stream_sid; omitting it again keeps their messages' round trip exact.
+    if stream_sid:
+        out["stream_sid"] = stream_sid
+
+
+def _wire_media_format(media_format: dict[str, Any]) -> dict[str, Any]:
+    # Start() built without a media_format carries Twilio's mu-law default, which would tell an
+    # Exotel agent the wrong encoding for the PCM16 this codec sends.
+    if media_format == MULAW_MEDIA_FORMAT:
+        return dict(PCM16_MEDIA_FORMAT)
+    return dict(media_format)
+
+
+def _media_to_dict(msg: Media) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": "media"}
+    _put_seq(out, msg.sequence_number)
+    _put_sid(out, msg.stream_sid)
+    media: dict[str, Any] = {}
+    if msg.chunk is not None:
+        media["chunk"] = str(msg.chunk)
+    if msg.timestamp is not None:
+        media["timestamp"] = str(msg.timestamp)
+    media["payload"] = base64.b64encode(msg.payload).decode("ascii")
+    out["media"] = media
+    return out
+
+
+def _to_dict(msg: Message) -> dict[str, Any]:
+    out: dict[str, Any]
+    if isinstance(msg, Media):
+        return _media_to_dict(msg)
+    if isinstance(msg, Connected):
+        return {"event": "connected"}
+    if isinstance(msg, Start):
+        out = {"event": "start"}
+        _put_seq(out, msg.sequence_number)
+        out["stream_sid"] = msg.stream_sid
+        out["start"] = {
+            "stream_sid": msg.stream_sid,
+            "call_sid": msg.call_sid,
+            "account_sid": msg.account_sid,
+            "custom_parameters": dict(msg.custom_parameters),
+            "media_format": _wire_media_format(msg.media_format),
+        }
+        return out
+    if isinstance(msg, Mark):
+        out = {"event": "mark"}
+        _put_seq(out, msg.sequence_number)
+        _put_sid(out, msg.stream_sid)
+        out["mark"] = {"name": msg.name}
+        return out
+    if isinstance(msg, Clear):
+        out = {"event": "clear"}
+        _put_sid(out, msg.stream_sid)
+        return out
+    if isinstance(msg, Stop):
+        out = {"event": "stop"}
+        _put_seq(out, msg.sequence_number)
+        _put_sid(out, msg.stream_sid)
+        out["stop"] = {
+            "call_sid": msg.call_sid,
+            "account_sid": msg.account_sid,
+            "reason": STOP_REASON,
+        }
+        return out
+    if isinstance(msg, Dtmf):
+        out = {"event": "dtmf"}
+        _put_seq(out, msg.sequence_number)
+        _put_sid(out, msg.stream_sid)
+        out["dtmf"] = {"digit": msg.digit}
+        return out
+    raise TypeError(f"not a stream message: {type(msg).__name__}")
+
+
+def serialize(msg: Message) -> str:
+    """Return the compact JSON text Exotel's protocol puts on the wire for ``msg``."""
+    return json.dumps(_to_dict(msg), separators=(",", ":"))
+
+
+# --- deserialize -------------------------------------------------------------------------------
+
+
+def _obj(parent: dict[str, Any], key: str, event: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise CodecError(f"{event} message needs a {key!r} object")
+    return value
+
+
+def _str(parent: dict[str, Any], key: str, event: str, *, default: str | None = None) -> str:
+    if key not in parent:
+        if default is None:
+            raise CodecError(f"{event} message is missing {key!r}")
+        return default
+    value = parent[key]
+    if not isinstance(value, str):
+        raise CodecError(f"{event} message field {key!r} must be a string")
+    return value
+
+
+def _int(parent: dict[str, Any], key: str, event: str) -> int | None:
+    value = parent.get(key)
+    if value is None:
+        return None
+    # bool is an int subclass, and "true" is never a sequence number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    # isascii() too: str.isdigit() accepts characters such as "²" that int() then rejects.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise CodecError(f"{event} message field {key!r} must be a decimal number, got {value!r}")
+
+
+def _payload(media: dict[str, Any]) -> bytes:
+    text = _str(media, "payload", "media")
+    try:
+        pcm = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CodecError(f"media payload is not valid base64: {exc}") from exc
+    # Half a sample would shift every later sample by one byte and turn the audio into noise.
+    if len(pcm) % 2:
+        raise CodecError(f"media payload is {len(pcm)} bytes, not whole 16-bit PCM samples")
+    return pcm
+
+
+def _parse_media(data: dict[str, Any]) -> Media:
+    media = _obj(data, "media", "media")
+    track = media.get("track")
+    if track is not None and not isinstance(track, str):
+        raise CodecError("media message field 'track' must be a string")
+    return Media(
+        stream_sid=_str(data, "stream_sid", "media", default=""),
+        payload=_payload(media),
+        track=track,
+        chunk=_int(media, "chunk", "media"),
+        timestamp=_int(media, "timestamp", "media"),
+        sequence_number=_int(data, "sequence_number", "media"),
+    )
+
+
+def _parse_start(data: dict[str, Any]) -> Start:
+    start = _obj(data, "start", "start")
+    params = start.get("custom_parameters", {})
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise CodecError("start message field 'custom_parameters' must map strings to strings")
+    media_format = start.get("media_format", PCM16_MEDIA_FORMAT)
+    if not isinstance(media_format, dict):
+        raise CodecError("start message field 'media_format' must be an object")
+    return Start(
+        stream_sid=_str(start, "stream_sid", "start"),
+        account_sid=_str(start, "account_sid", "start"),
+        call_sid=_str(start, "call_sid", "start"),
+        custom_parameters=dict(params),
+        media_format=dict(media_format),
+        sequence_number=_int(data, "sequence_number", "start"),
+    )
+
+
+def _parse_stop(data: dict[str, Any]) -> Stop:
+    # An agent ending the stream may send a bare {"event": "stop"}; only a non-object is wrong.
+    stop = data.get("stop", {})
+    if not isinstance(stop, dict):
+        raise CodecError("stop message field 'stop' must be an object")
+    _str(stop, "reason", "stop", default="")
+    return Stop(
+        stream_sid=_str(data, "stream_sid", "stop", default=""),
+        account_sid=_str(stop, "account_sid", "stop", default=""),
+        call_sid=_str(stop, "call_sid", "stop", default=""),
+        sequence_number=_int(data, "sequence_number", "stop"),
+    )
+
+
+def _parse_dtmf(data: dict[str, Any]) -> Dtmf:
+    dtmf = _obj(data, "dtmf", "dtmf")
+    _int(dtmf, "duration", "dtmf")
+    return Dtmf(
+        stream_sid=_str(data, "stream_sid", "dtmf", default=""),
+        digit=_str(dtmf, "digit", "dtmf"),
+        sequence_number=_int(data, "sequence_number", "dtmf"),
+    )
+
+
+def _parse(data: dict[str, Any]) -> Message:
+    event = data.get("event")
+    if event == "media":
+        return _parse_media(data)
+    if event == "mark":
+        return Mark(
+            stream_sid=_str(data, "stream_sid", "mark", default=""),
+            name=_str(_obj(data, "mark", "mark"), "name", "mark"),
+            sequence_number=_int(data, "sequence_number", "mark"),
+        )
+    if event == "clear":
+        return Clear(stream_sid=_str(data, "stream_sid", "clear", default=""))
+    if event == "connected":
+        return Connected()
+    if event == "start":
+        return _parse_start(data)
+    if event == "stop":
+        return _parse_stop(data)
+    if event == "dtmf":
+        return _parse_dtmf(data)
+    if event is None:
+        raise CodecError("message has no 'event' field")
+    raise CodecError(f"unknown event {event!r}")
+
+
+def deserialize(text: str | bytes) -> Message:
+    """Parse one WebSocket text frame; raise CodecError if it is not an Exotel stream message."""
+    if not isinstance(text, str | bytes):
+        raise CodecError(f"expected str or bytes, got {type(text).__name__}")
+    try:
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CodecError(f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # json's C scanner recurses per nesting level; a hostile "[[[[..." must not escape.
+        raise CodecError("not valid JSON: nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise CodecError(f"expected a JSON object, got {type(data).__name__}")
+    return _parse(data)
