@@ -192,6 +192,11 @@ def test_bytes_input_is_accepted() -> None:
             "'customParameters' must map strings to strings",
         ),
         ('{"event": "dtmf", "dtmf": {"track": "inbound_track"}}', "missing 'digit'"),
+        (
+            '{"event": "media", "sequenceNumber": "\u00b2", "media": {"payload": ""}}',
+            "'sequenceNumber' must be a decimal number",
+        ),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_input_raises_codec_error_saying_what_is_wrong(

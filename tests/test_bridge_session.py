@@ -586,3 +586,32 @@ def test_run_agent_command_serves_streams_and_exits_cleanly_on_sigterm(
     assert record["event"] == "agent_stream_end"
     assert record["streamSid"] == session.stream_sid
     assert record["customParameters"] == PARAMS
+
+
+def test_an_exotel_stream_speaks_snake_case_and_raw_pcm_both_ways(
+    runner: BridgeRunner, agent: FakeAgent
+) -> None:
+    stream = StreamInfo(call_sid=CALL, account_sid=ACCOUNT, custom_parameters={"a": "1"},
+                        wire="exotel")  # fmt: skip
+    session = runner.open(url=agent.url, stream=stream)
+    start = agent.wait_for("start")[0]
+    assert start["stream_sid"] == session.stream_sid
+    assert start["start"]["call_sid"] == CALL and start["start"]["custom_parameters"] == {"a": "1"}
+    assert start["start"]["media_format"]["encoding"] == "audio/x-raw"
+
+    frame = tone_frame(3)
+    session.on_call_audio(frame)
+    (media,) = agent.wait_for("media")
+    assert base64.b64decode(media["media"]["payload"]) == frame  # PCM as it was, no mu-law
+
+    # The agent answers in PCM too: played unchanged, 20 ms at a time, then its mark comes back.
+    pcm = tone_frame(5) + tone_frame(6)
+    agent.send_json({"event": "media", "stream_sid": session.stream_sid,
+                     "media": {"payload": base64.b64encode(pcm).decode()}})  # fmt: skip
+    agent.send_json({"event": "mark", "stream_sid": session.stream_sid, "mark": {"name": "m1"}})
+    wait_until(lambda: session.buffered_agent_frames == 2)
+    assert [session.next_agent_audio(), session.next_agent_audio()] == [
+        tone_frame(5),
+        tone_frame(6),
+    ]
+    assert agent.wait_for("mark")[0]["mark"] == {"name": "m1"}

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from telephony.bridge import exotel_codec
 from telephony.bridge import twilio_codec as codec
-from telephony.bridge.audio import PCM_FRAME_BYTES, pcm16_to_ulaw, silence_pcm, ulaw_to_pcm16
+from telephony.bridge.audio import PCM_FRAME_BYTES, silence_pcm
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class StreamInfo:
     account_sid: str
     stream_sid: str = ""
     custom_parameters: dict[str, str] = field(default_factory=dict)
+    wire: str = "twilio"  # the agent's message format: twilio or exotel
 
     def __post_init__(self) -> None:
         if not self.stream_sid:
@@ -67,6 +69,8 @@ class _MarkPoint:
 class BridgeSession:
     def __init__(self, *, stream: StreamInfo, loop: asyncio.AbstractEventLoop) -> None:
         self.stream = stream
+        # Message classes are shared; the wire format (JSON shape, audio encoding) is per call.
+        self._wire: Any = exotel_codec if stream.wire == "exotel" else codec
         self._loop = loop
         self._t0 = time.monotonic()
 
@@ -125,7 +129,7 @@ class BridgeSession:
         timestamp = int((time.monotonic() - self._t0) * 1000)
         if len(self._to_agent) == MAX_PENDING_FRAMES_TO_AGENT:
             self.frames_dropped += 1
-        self._to_agent.append((pcm16_to_ulaw(pcm), timestamp))
+        self._to_agent.append((self._wire.media_payload_from_pcm(pcm), timestamp))
         # One pending wake-up is enough: _wake clears the flag before the loop drains the deque,
         # so a frame appended after the drain started always schedules a fresh wake-up.
         if not self._wake_scheduled:
@@ -194,7 +198,7 @@ class BridgeSession:
             custom_parameters=dict(self.stream.custom_parameters),
             sequence_number=1,
         )
-        return [codec.serialize(codec.Connected()), codec.serialize(start)]
+        return [self._wire.serialize(codec.Connected()), self._wire.serialize(start)]
 
     def mark_connected(self) -> None:
         self._connected = True
@@ -219,7 +223,7 @@ class BridgeSession:
                     call_sid=self.stream.call_sid,
                     sequence_number=self._seq,
                 )
-                out.append(codec.serialize(stop))
+                out.append(self._wire.serialize(stop))
                 return out, True
             if out:
                 return out, False
@@ -231,7 +235,7 @@ class BridgeSession:
             self._ignore("binary frame of %d bytes", len(data))
             return
         try:
-            msg = codec.deserialize(data)
+            msg = self._wire.deserialize(data)
         except codec.CodecError as exc:
             self._ignore("malformed message: %s", exc)
             return
@@ -273,27 +277,27 @@ class BridgeSession:
             msg = dataclasses.replace(self._control.popleft(), sequence_number=self._seq)
             if isinstance(msg, codec.Mark):
                 self.marks_echoed += 1
-            out.append(codec.serialize(msg))
+            out.append(self._wire.serialize(msg))
         sent = 0
         while self._to_agent:
-            ulaw, timestamp = self._to_agent.popleft()
+            payload, timestamp = self._to_agent.popleft()
             self._seq += 1
             self._chunk += 1
             media = codec.Media(
                 stream_sid=self.stream_sid,
-                payload=ulaw,
+                payload=payload,
                 track="inbound",
                 chunk=self._chunk,
                 timestamp=timestamp,
                 sequence_number=self._seq,
             )
-            out.append(codec.serialize(media))
+            out.append(self._wire.serialize(media))
             sent += 1
         self.frames_to_agent += sent
         return out
 
-    def _on_agent_media(self, ulaw: bytes) -> None:
-        pcm = ulaw_to_pcm16(ulaw)
+    def _on_agent_media(self, payload: bytes) -> None:
+        pcm = self._wire.pcm_from_media_payload(payload)
         with self._play_lock:
             if self._play_frames >= MAX_BUFFERED_AGENT_FRAMES:
                 overflow = True

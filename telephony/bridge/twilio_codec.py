@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from telephony.bridge.audio import pcm16_to_ulaw, ulaw_to_pcm16
+
 MULAW_MEDIA_FORMAT: dict[str, Any] = {
     "encoding": "audio/x-mulaw",
     "sampleRate": 8000,
@@ -27,6 +29,12 @@ MULAW_MEDIA_FORMAT: dict[str, Any] = {
 
 class CodecError(ValueError):
     """A WebSocket text frame that is not a valid Media Streams message."""
+
+
+# The session speaks 16-bit PCM; each wire codec says how its media payload carries it.
+AUDIO = "mulaw"
+media_payload_from_pcm = pcm16_to_ulaw
+pcm_from_media_payload = ulaw_to_pcm16
 
 
 def _default_tracks() -> list[str]:
@@ -205,7 +213,7 @@ def _int(parent: dict[str, Any], key: str, event: str) -> int | None:
     # bool is an int subclass; "true" is never a sequence number.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value)
     raise CodecError(f"{event} message field {key!r} must be a decimal number, got {value!r}")
 
@@ -303,6 +311,8 @@ def deserialize(text: str | bytes) -> Message:
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CodecError(f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." nested past the parser's depth
+        raise CodecError("JSON nested too deeply") from exc
     if not isinstance(data, dict):
         raise CodecError(f"expected a JSON object, got {type(data).__name__}")
     return _parse(data)

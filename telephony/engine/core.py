@@ -354,6 +354,7 @@ class Engine:
                 account_sid="AC" + "0" * 32,
                 stream_sid="",
                 custom_parameters=live.job.custom_parameters,
+                wire=live.job.stream_format,
             ),
         )
         try:
