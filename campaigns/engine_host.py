@@ -53,7 +53,11 @@ CLOSE_WRITES_S = 30.0  # at shutdown, how long queued writes may wait for the da
 def _bridge_factory() -> object:
     from telephony.bridge.runner import BridgeRunner
 
-    return BridgeRunner()
+    return BridgeRunner(
+        rest_host=settings.ENGINE_REST_HOST,
+        rest_port=settings.ENGINE_REST_PORT,
+        rest_secret=settings.SECRET_KEY.encode(),
+    )
 
 
 class EngineHost:

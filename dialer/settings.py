@@ -113,6 +113,10 @@ DIALER_TICK_SECONDS = float(env_str("DIALER_TICK_SECONDS", "1.0"))
 ENGINE_SIP_HOST = env_str("ENGINE_SIP_HOST", "127.0.0.1")
 ENGINE_BASE_PORT = env_int("ENGINE_BASE_PORT", 5080, minimum=1)
 ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
+# Each engine process serves Twilio's call-update REST call (agents hang up through it) here;
+# port 0 = any free port, which each stream's start message names. "" turns it off.
+ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", ENGINE_SIP_HOST)
+ENGINE_REST_PORT = env_int("ENGINE_REST_PORT", 0, minimum=0)
 # How often a pool's supervisor asks the database for approved attempts while an engine has room.
 ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 10, minimum=1)
 # An approval older than this is re-checked before dialing: the compliance check must be recent.

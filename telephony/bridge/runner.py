@@ -11,8 +11,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
+from telephony.bridge.rest import RestServer, stream_credentials
 from telephony.bridge.session import BridgeSession, StreamInfo, new_stream_sid
 from telephony.bridge.transport import OPEN_TIMEOUT, run_agent_connection
 
@@ -22,13 +24,39 @@ logger = logging.getLogger(__name__)
 
 
 class BridgeRunner:
-    def __init__(self, *, open_timeout: float = OPEN_TIMEOUT, name: str = "agent-bridge") -> None:
+    def __init__(
+        self,
+        *,
+        open_timeout: float = OPEN_TIMEOUT,
+        name: str = "agent-bridge",
+        rest_host: str = "",
+        rest_port: int = 0,
+        rest_secret: bytes = b"",
+    ) -> None:
+        """With rest_host and rest_secret, also serve Twilio's call-update REST call for this
+        process's streams (telephony.bridge.rest): agents that hang up through Twilio's API
+        find each stream's base URL and credentials in its start message."""
         self._open_timeout = open_timeout
         self._loop = asyncio.new_event_loop()
         self._tasks: dict[asyncio.Task[None], BridgeSession] = {}  # loop thread only
+        self._by_call: dict[str, BridgeSession] = {}  # loop thread only
         self._shut_down = False
         self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
         self._thread.start()
+        self._rest: RestServer | None = None
+        self._rest_base = ""
+        self._rest_secret = rest_secret
+        if rest_host and rest_secret:
+            self._rest = RestServer(lookup=self._hangup_for, secret=rest_secret)
+            bound = asyncio.run_coroutine_threadsafe(
+                self._rest.start(rest_host, rest_port), self._loop
+            ).result(5.0)
+            self._rest_base = f"http://{rest_host}:{bound}"
+            logger.info("bridge REST endpoint on %s", self._rest_base)
+
+    @property
+    def rest_base_url(self) -> str:
+        return self._rest_base
 
     def __enter__(self) -> BridgeRunner:
         return self
@@ -49,6 +77,17 @@ class BridgeRunner:
         """Start streaming a call to ``url``; returns at once, the socket opens on the loop."""
         if self._shut_down:
             raise RuntimeError("BridgeRunner is shut down")
+        if self._rest is not None:
+            # Per-stream credentials, derived (never stored): the AccountSid in `start`, the
+            # token and the base URL in customParameters, as an agent needs them for Twilio's
+            # POST .../Accounts/{AccountSid}/Calls/{CallSid}.json with Status=completed.
+            creds = stream_credentials(stream.call_sid, secret=self._rest_secret)
+            stream.account_sid = creds.account_sid
+            stream.custom_parameters = {
+                **stream.custom_parameters,
+                "apiBaseUrl": self._rest_base,
+                "authToken": creds.auth_token,
+            }
         session = BridgeSession(stream=stream, loop=self._loop)
         self._loop.call_soon_threadsafe(self._start_session, session, url)
         return session
@@ -60,6 +99,8 @@ class BridgeRunner:
         self._shut_down = True
         deadline = time.monotonic() + timeout
         if self._thread.is_alive():
+            if self._rest is not None:
+                asyncio.run_coroutine_threadsafe(self._rest.close(), self._loop).result(timeout)
             future = asyncio.run_coroutine_threadsafe(self._close_all(timeout * 0.8), self._loop)
             try:
                 future.result(timeout)
@@ -83,10 +124,17 @@ class BridgeRunner:
         task = self._loop.create_task(coro, name=f"bridge-{session.stream_sid}")
         session.attach_task(task)
         self._tasks[task] = session
+        self._by_call[session.stream.call_sid] = session
         task.add_done_callback(self._forget)
 
+    def _hangup_for(self, call_sid: str) -> Callable[[str], None] | None:
+        session = self._by_call.get(call_sid)
+        return session.request_hangup if session is not None else None
+
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        session = self._tasks.pop(task, None)
+        if session is not None and self._by_call.get(session.stream.call_sid) is session:
+            del self._by_call[session.stream.call_sid]
         if not task.cancelled() and task.exception() is not None:
             # run_agent_connection never raises; if it ever does, say so rather than lose it.
             logger.error("bridge task %s failed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,157 @@
+"""A real call through the whole bridge: SIPp answers, presses the opt-out key and plays audio;
+the agent is a real WebSocket server that echoes the callee's audio back, places marks, barges in
+with `clear`, and hangs up through the Twilio-style REST endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from campaigns.models import CallAttempt
+from compliance.models import AuditEntry, Suppression
+from telephony.bridge.audio import ulaw_to_pcm16
+from tests.sipp_harness import SippUAS, write_dtmf_pcap
+from tests.test_dial_sipp import dial_json
+
+# Echo starts at once; the first mark goes after 10 callee frames, the barge-in after 60, the
+# REST hang-up after 120 (~2.4 s of callee audio).
+FIRST_MARK_AT, BARGE_IN_AT, HANG_UP_AT = 10, 60, 120
+
+
+class EchoAgent:
+    """Twilio-side agent on its own loop thread; records what it saw with monotonic times."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.start: dict[str, Any] = {}
+        self.frames_in = 0
+        self.loud_frames_in = 0
+        self.dtmf: list[str] = []
+        self.marks: dict[str, float] = {}  # name -> when it came back
+        self.clear_sent_at = 0.0
+        self.hangup_status: int | None = None
+        self.hangup_body: dict[str, Any] = {}
+        self.closed = threading.Event()
+        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self) -> Server:
+        return await serve(self._handle, "127.0.0.1", 0)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        sid = ""
+        try:
+            async for raw in ws:
+                msg = json.loads(raw)
+                event = msg["event"]
+                if event == "start":
+                    self.start = msg["start"]
+                    sid = msg["streamSid"]
+                elif event == "media":
+                    await self._on_media(ws, sid, msg["media"]["payload"])
+                elif event == "mark":
+                    self.marks[msg["mark"]["name"]] = time.monotonic()
+                elif event == "dtmf":
+                    self.dtmf.append(msg["dtmf"]["digit"])
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+
+    async def _on_media(self, ws: ServerConnection, sid: str, payload: str) -> None:
+        self.frames_in += 1
+        pcm = ulaw_to_pcm16(base64.b64decode(payload))
+        if max(abs(int.from_bytes(pcm[i : i + 2], "little", signed=True))
+               for i in range(0, len(pcm), 2)) > 500:  # fmt: skip
+            self.loud_frames_in += 1
+        await ws.send(json.dumps({"event": "media", "streamSid": sid,
+                                  "media": {"payload": payload}}))  # echo  # fmt: skip
+        if self.frames_in == FIRST_MARK_AT:
+            await ws.send(json.dumps({"event": "mark", "streamSid": sid,
+                                      "mark": {"name": "after-echo"}}))  # fmt: skip
+        elif self.frames_in == BARGE_IN_AT:
+            # A 3 s utterance and its mark, then the caller talks over it: clear.
+            tone = base64.b64encode(bytes([0x10, 0x90] * 12000)).decode()
+            await ws.send(json.dumps({"event": "media", "streamSid": sid,
+                                      "media": {"payload": tone}}))  # fmt: skip
+            await ws.send(json.dumps({"event": "mark", "streamSid": sid,
+                                      "mark": {"name": "utterance"}}))  # fmt: skip
+            self.clear_sent_at = time.monotonic()
+            await ws.send(json.dumps({"event": "clear", "streamSid": sid}))
+        elif self.frames_in == HANG_UP_AT:
+            await asyncio.get_running_loop().run_in_executor(None, self._rest_hangup)
+
+    def _rest_hangup(self) -> None:
+        params = self.start["customParameters"]
+        account, call = self.start["accountSid"], self.start["callSid"]
+        url = f"{params['apiBaseUrl']}/2010-04-01/Accounts/{account}/Calls/{call}.json"
+        body = urllib.parse.urlencode({"Status": "completed"}).encode()
+        request = urllib.request.Request(url, data=body, method="POST")
+        token = base64.b64encode(f"{account}:{params['authToken']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            self.hangup_status = response.status
+            self.hangup_body = json.loads(response.read())
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@pytest.fixture
+def agent() -> Iterator[EchoAgent]:
+    echo = EchoAgent()
+    yield echo
+    echo.stop()
+
+
+def test_a_bridged_call_echoes_marks_barges_in_opts_out_and_hangs_up_by_rest(
+    subprocess_env: dict[str, str], tmp_path: Path, agent: EchoAgent
+) -> None:
+    write_dtmf_pcap(tmp_path / "dtmf_9.pcap")
+    with SippUAS("uas_dtmf.xml", workdir=tmp_path) as uas:
+        result = dial_json(subprocess_env, "9876543220", uas.uri, "--agent", agent.url,
+                           "--max-seconds", "15", "--opt-out-digit", "9")  # fmt: skip
+    assert agent.closed.wait(5)
+
+    # Call control: the REST call (per-stream credentials from `start`) ended the call.
+    assert agent.hangup_status == 200 and agent.hangup_body["status"] == "completed"
+    assert result["disposition"] == "answered"
+    assert result["hangup_cause"] == "agent:agent_rest"
+    assert result["duration_s"] < 10  # long before --max-seconds
+
+    # Callee -> agent: SIPp's recorded speech arrived as Twilio media frames.
+    assert agent.frames_in >= HANG_UP_AT and agent.loud_frames_in >= 20
+    assert agent.start["customParameters"]["number"] == "+919876543220"
+    # Agent -> callee: the echo was played into the call, and its mark came back once played.
+    attempt = CallAttempt.objects.get(id=result["attempt_id"])
+    assert attempt.agent_frames_in >= 40
+    assert "after-echo" in agent.marks
+    # Barge-in: clear dropped the 3 s utterance at once and its pending mark came back with it.
+    assert agent.marks["utterance"] - agent.clear_sent_at < 0.5
+    assert attempt.agent_frames_in < HANG_UP_AT + 100  # not the 150 frames of the utterance
+
+    # DTMF went to the agent, and the opt-out key suppressed the number for the sender.
+    assert agent.dtmf == ["9"]
+    assert Suppression.objects.filter(number="+919876543220", sender__isnull=False).exists()
+    assert AuditEntry.objects.filter(attempt_id=attempt.pk, kind="opt_out").exists()
+    assert attempt.mos is not None
