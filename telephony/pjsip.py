@@ -22,6 +22,13 @@ FRAME_MS = 20
 SAMPLES_PER_FRAME = CLOCK_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = SAMPLES_PER_FRAME * 2  # 16-bit PCM
 
+# The adaptive jitter buffer: it starts small (loopback and fixed lines add no latency) and may
+# grow to 300 ms of prefetch for the 50-150 ms jitter of Indian mobile legs; past 600 ms of
+# audio queued, frames are discarded (counted as loss in the call's MOS).
+JB_MIN_PREFETCH_MS = 20
+JB_MAX_PREFETCH_MS = 300
+JB_MAX_MS = 600
+
 # Twilio's wire format is mu-law; A-law is what Indian trunks often offer. Nothing else is offered.
 _CODEC_PRIORITY = {"PCMU/8000/1": 254, "PCMA/8000/1": 253}
 
@@ -42,6 +49,9 @@ def start_endpoint(*, host: str, port: int, user_agent: str, log_level: int = 1)
     cfg.medConfig.audioFramePtime = FRAME_MS
     cfg.medConfig.ptime = FRAME_MS
     cfg.medConfig.noVad = True
+    cfg.medConfig.jbMinPre = JB_MIN_PREFETCH_MS
+    cfg.medConfig.jbMaxPre = JB_MAX_PREFETCH_MS
+    cfg.medConfig.jbMax = JB_MAX_MS
     cfg.logConfig.level = log_level
     cfg.logConfig.consoleLevel = log_level
     # pjsua2 logs through Python logging, never onto stdout (commands print JSON there).
