@@ -155,3 +155,56 @@ def test_a_bridged_call_echoes_marks_barges_in_opts_out_and_hangs_up_by_rest(
     assert Suppression.objects.filter(number="+919876543220", sender__isnull=False).exists()
     assert AuditEntry.objects.filter(attempt_id=attempt.pk, kind="opt_out").exists()
     assert attempt.mos is not None
+
+
+class RecordingAgent:
+    """Records every message; says nothing back."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.messages: list[dict[str, Any]] = []
+        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self) -> Server:
+        return await serve(self._handle, "127.0.0.1", 0)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        try:
+            async for raw in ws:
+                self.messages.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def test_an_exotel_campaign_streams_snake_case_pcm(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    agent = RecordingAgent()
+    try:
+        with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:  # an A-law trunk
+            result = dial_json(subprocess_env, "9876543221", uas.uri, "--agent", agent.url,
+                               "--max-seconds", "2", "--stream-format", "exotel")  # fmt: skip
+    finally:
+        agent.stop()
+    assert result["disposition"] == "answered"
+    events = [m["event"] for m in agent.messages]
+    assert events[:2] == ["connected", "start"] and events[-1] == "stop"
+    start = agent.messages[1]
+    assert start["start"]["call_sid"] and start["start"]["stream_sid"] == start["stream_sid"]
+    assert start["start"]["custom_parameters"]["number"] == "+919876543221"
+    assert start["start"]["media_format"]["encoding"] == "audio/x-raw"
+    media = [m for m in agent.messages if m["event"] == "media"]
+    assert len(media) >= 60  # ~50 frames a second for ~2 s
+    assert {len(base64.b64decode(m["media"]["payload"])) for m in media} == {320}  # 20 ms PCM16
