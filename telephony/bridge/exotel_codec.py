@@ -37,7 +37,6 @@ Where Exotel's documentation is silent, or our shared dataclasses cannot carry a
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any, Final
 
@@ -52,6 +51,14 @@ from telephony.bridge.twilio_codec import (
     Message,
     Start,
     Stop,
+)
+from telephony.bridge.wire_json import (
+    b64_field,
+    int_field,
+    load_object,
+    obj_field,
+    put_if,
+    str_field,
 )
 
 __all__ = [
@@ -101,17 +108,6 @@ def pcm_from_media_payload(payload: bytes) -> bytes:
 # --- serialize ---------------------------------------------------------------------------------
 
 
-def _put_seq(out: dict[str, Any], sequence_number: int | None) -> None:
-    if sequence_number is not None:
-        out["sequence_number"] = str(sequence_number)
-
-
-def _put_sid(out: dict[str, Any], stream_sid: str) -> None:
-    # Agents may omit stream_sid; omitting it again keeps their messages' round trip exact.
-    if stream_sid:
-        out["stream_sid"] = stream_sid
-
-
 def _wire_media_format(media_format: dict[str, Any]) -> dict[str, Any]:
     # Start() built without a media_format carries Twilio's mu-law default, which would tell an
     # Exotel agent the wrong encoding for the PCM16 this codec sends.
@@ -122,8 +118,8 @@ def _wire_media_format(media_format: dict[str, Any]) -> dict[str, Any]:
 
 def _media_to_dict(msg: Media) -> dict[str, Any]:
     out: dict[str, Any] = {"event": "media"}
-    _put_seq(out, msg.sequence_number)
-    _put_sid(out, msg.stream_sid)
+    put_if(out, "sequence_number", msg.sequence_number)
+    put_if(out, "stream_sid", msg.stream_sid)
     media: dict[str, Any] = {}
     if msg.chunk is not None:
         media["chunk"] = str(msg.chunk)
@@ -142,7 +138,7 @@ def _to_dict(msg: Message) -> dict[str, Any]:
         return {"event": "connected"}
     if isinstance(msg, Start):
         out = {"event": "start"}
-        _put_seq(out, msg.sequence_number)
+        put_if(out, "sequence_number", msg.sequence_number)
         out["stream_sid"] = msg.stream_sid
         out["start"] = {
             "stream_sid": msg.stream_sid,
@@ -154,18 +150,18 @@ def _to_dict(msg: Message) -> dict[str, Any]:
         return out
     if isinstance(msg, Mark):
         out = {"event": "mark"}
-        _put_seq(out, msg.sequence_number)
-        _put_sid(out, msg.stream_sid)
+        put_if(out, "sequence_number", msg.sequence_number)
+        put_if(out, "stream_sid", msg.stream_sid)
         out["mark"] = {"name": msg.name}
         return out
     if isinstance(msg, Clear):
         out = {"event": "clear"}
-        _put_sid(out, msg.stream_sid)
+        put_if(out, "stream_sid", msg.stream_sid)
         return out
     if isinstance(msg, Stop):
         out = {"event": "stop"}
-        _put_seq(out, msg.sequence_number)
-        _put_sid(out, msg.stream_sid)
+        put_if(out, "sequence_number", msg.sequence_number)
+        put_if(out, "stream_sid", msg.stream_sid)
         out["stop"] = {
             "call_sid": msg.call_sid,
             "account_sid": msg.account_sid,
@@ -174,8 +170,8 @@ def _to_dict(msg: Message) -> dict[str, Any]:
         return out
     if isinstance(msg, Dtmf):
         out = {"event": "dtmf"}
-        _put_seq(out, msg.sequence_number)
-        _put_sid(out, msg.stream_sid)
+        put_if(out, "sequence_number", msg.sequence_number)
+        put_if(out, "stream_sid", msg.stream_sid)
         out["dtmf"] = {"digit": msg.digit}
         return out
     raise TypeError(f"not a stream message: {type(msg).__name__}")
@@ -189,43 +185,8 @@ def serialize(msg: Message) -> str:
 # --- deserialize -------------------------------------------------------------------------------
 
 
-def _obj(parent: dict[str, Any], key: str, event: str) -> dict[str, Any]:
-    value = parent.get(key)
-    if not isinstance(value, dict):
-        raise CodecError(f"{event} message needs a {key!r} object")
-    return value
-
-
-def _str(parent: dict[str, Any], key: str, event: str, *, default: str | None = None) -> str:
-    if key not in parent:
-        if default is None:
-            raise CodecError(f"{event} message is missing {key!r}")
-        return default
-    value = parent[key]
-    if not isinstance(value, str):
-        raise CodecError(f"{event} message field {key!r} must be a string")
-    return value
-
-
-def _int(parent: dict[str, Any], key: str, event: str) -> int | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    # bool is an int subclass, and "true" is never a sequence number.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    # isascii() too: str.isdigit() accepts characters such as "²" that int() then rejects.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise CodecError(f"{event} message field {key!r} must be a decimal number, got {value!r}")
-
-
 def _payload(media: dict[str, Any]) -> bytes:
-    text = _str(media, "payload", "media")
-    try:
-        pcm = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise CodecError(f"media payload is not valid base64: {exc}") from exc
+    pcm = b64_field(media, "payload", "media")
     # Half a sample would shift every later sample by one byte and turn the audio into noise.
     if len(pcm) % 2:
         raise CodecError(f"media payload is {len(pcm)} bytes, not whole 16-bit PCM samples")
@@ -233,22 +194,22 @@ def _payload(media: dict[str, Any]) -> bytes:
 
 
 def _parse_media(data: dict[str, Any]) -> Media:
-    media = _obj(data, "media", "media")
+    media = obj_field(data, "media", "media")
     track = media.get("track")
     if track is not None and not isinstance(track, str):
         raise CodecError("media message field 'track' must be a string")
     return Media(
-        stream_sid=_str(data, "stream_sid", "media", default=""),
+        stream_sid=str_field(data, "stream_sid", "media", default=""),
         payload=_payload(media),
         track=track,
-        chunk=_int(media, "chunk", "media"),
-        timestamp=_int(media, "timestamp", "media"),
-        sequence_number=_int(data, "sequence_number", "media"),
+        chunk=int_field(media, "chunk", "media"),
+        timestamp=int_field(media, "timestamp", "media"),
+        sequence_number=int_field(data, "sequence_number", "media"),
     )
 
 
 def _parse_start(data: dict[str, Any]) -> Start:
-    start = _obj(data, "start", "start")
+    start = obj_field(data, "start", "start")
     params = start.get("custom_parameters", {})
     if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
         raise CodecError("start message field 'custom_parameters' must map strings to strings")
@@ -256,12 +217,12 @@ def _parse_start(data: dict[str, Any]) -> Start:
     if not isinstance(media_format, dict):
         raise CodecError("start message field 'media_format' must be an object")
     return Start(
-        stream_sid=_str(start, "stream_sid", "start"),
-        account_sid=_str(start, "account_sid", "start"),
-        call_sid=_str(start, "call_sid", "start"),
+        stream_sid=str_field(start, "stream_sid", "start"),
+        account_sid=str_field(start, "account_sid", "start"),
+        call_sid=str_field(start, "call_sid", "start"),
         custom_parameters=dict(params),
         media_format=dict(media_format),
-        sequence_number=_int(data, "sequence_number", "start"),
+        sequence_number=int_field(data, "sequence_number", "start"),
     )
 
 
@@ -270,22 +231,22 @@ def _parse_stop(data: dict[str, Any]) -> Stop:
     stop = data.get("stop", {})
     if not isinstance(stop, dict):
         raise CodecError("stop message field 'stop' must be an object")
-    _str(stop, "reason", "stop", default="")
+    str_field(stop, "reason", "stop", default="")
     return Stop(
-        stream_sid=_str(data, "stream_sid", "stop", default=""),
-        account_sid=_str(stop, "account_sid", "stop", default=""),
-        call_sid=_str(stop, "call_sid", "stop", default=""),
-        sequence_number=_int(data, "sequence_number", "stop"),
+        stream_sid=str_field(data, "stream_sid", "stop", default=""),
+        account_sid=str_field(stop, "account_sid", "stop", default=""),
+        call_sid=str_field(stop, "call_sid", "stop", default=""),
+        sequence_number=int_field(data, "sequence_number", "stop"),
     )
 
 
 def _parse_dtmf(data: dict[str, Any]) -> Dtmf:
-    dtmf = _obj(data, "dtmf", "dtmf")
-    _int(dtmf, "duration", "dtmf")
+    dtmf = obj_field(data, "dtmf", "dtmf")
+    int_field(dtmf, "duration", "dtmf")
     return Dtmf(
-        stream_sid=_str(data, "stream_sid", "dtmf", default=""),
-        digit=_str(dtmf, "digit", "dtmf"),
-        sequence_number=_int(data, "sequence_number", "dtmf"),
+        stream_sid=str_field(data, "stream_sid", "dtmf", default=""),
+        digit=str_field(dtmf, "digit", "dtmf"),
+        sequence_number=int_field(data, "sequence_number", "dtmf"),
     )
 
 
@@ -295,12 +256,12 @@ def _parse(data: dict[str, Any]) -> Message:
         return _parse_media(data)
     if event == "mark":
         return Mark(
-            stream_sid=_str(data, "stream_sid", "mark", default=""),
-            name=_str(_obj(data, "mark", "mark"), "name", "mark"),
-            sequence_number=_int(data, "sequence_number", "mark"),
+            stream_sid=str_field(data, "stream_sid", "mark", default=""),
+            name=str_field(obj_field(data, "mark", "mark"), "name", "mark"),
+            sequence_number=int_field(data, "sequence_number", "mark"),
         )
     if event == "clear":
-        return Clear(stream_sid=_str(data, "stream_sid", "clear", default=""))
+        return Clear(stream_sid=str_field(data, "stream_sid", "clear", default=""))
     if event == "connected":
         return Connected()
     if event == "start":
@@ -316,15 +277,4 @@ def _parse(data: dict[str, Any]) -> Message:
 
 def deserialize(text: str | bytes) -> Message:
     """Parse one WebSocket text frame; raise CodecError if it is not an Exotel stream message."""
-    if not isinstance(text, str | bytes):
-        raise CodecError(f"expected str or bytes, got {type(text).__name__}")
-    try:
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CodecError(f"not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        # json's C scanner recurses per nesting level; a hostile "[[[[..." must not escape.
-        raise CodecError("not valid JSON: nested too deeply") from exc
-    if not isinstance(data, dict):
-        raise CodecError(f"expected a JSON object, got {type(data).__name__}")
-    return _parse(data)
+    return _parse(load_object(text))
