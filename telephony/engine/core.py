@@ -144,6 +144,8 @@ class Engine:
         self._notes: list[_Note] = []
         self._live: dict[int, _Live] = {}
         self._accounts: dict[tuple[str, str], pj.Account] = {}
+        self._taps: list[BridgeTap] = []  # every tap made, alive until shutdown
+        self._free_taps: list[BridgeTap] = []
         self._ep = start_endpoint(
             host=host, port=port, user_agent="dialer-engine", log_level=log_level
         )
@@ -251,10 +253,15 @@ class Engine:
             self._finish(live, sip_code=None, sip_reason="engine shutdown")
         if self._bridge is not None:
             self._bridge.shutdown()
+        # Stop the conference clock before the taps go: a port destroyed under a running clock
+        # can crash the process. Calls and media ports must be gone before libDestroy, or
+        # pjmedia aborts the process.
+        self._ep.audDevManager().setNoDev()
+        self._free_taps.clear()
+        self._taps.clear()
         for account in self._accounts.values():
             account.shutdown()
         self._accounts.clear()
-        # Calls and media ports must be gone before libDestroy, or pjmedia aborts the process.
         self._ep.libDestroy()
 
     # -- internals ----------------------------------------------------------------------------
@@ -359,7 +366,8 @@ class Engine:
         )
         try:
             media = live.call.getAudioMedia(-1)
-            live.tap = BridgeTap(live.session, f"tap{live.job.attempt_id}")
+            live.tap = self._take_tap()
+            live.tap.attach(live.session)
             media.startTransmit(live.tap)
             live.tap.startTransmit(media)
         except pj.Error as exc:
@@ -367,6 +375,13 @@ class Engine:
                 "attempt %s: could not attach the agent: %s", live.job.attempt_id, exc.info()
             )
             self.hangup(live.job.attempt_id, "bridge_failed")
+
+    def _take_tap(self) -> BridgeTap:
+        if self._free_taps:
+            return self._free_taps.pop()
+        tap = BridgeTap(f"tap{len(self._taps)}")
+        self._taps.append(tap)
+        return tap
 
     def _enforce_timers(self) -> None:
         now = time.monotonic()
@@ -397,7 +412,11 @@ class Engine:
             live.session.close()
             frames_to = live.session.frames_to_agent
             frames_from = live.session.frames_from_agent
-        # Drop our references: the tap leaves the conference bridge here, before the call object.
+        if live.tap is not None:
+            # The call's stream has left the conference (pjsua removes it, and its connections,
+            # before reporting the call disconnected): the tap is free for the next call.
+            live.tap.detach()
+            self._free_taps.append(live.tap)
         live.tap = None
         live.session = None
         cause = live.hangup_cause or ("remote_hangup" if answered else "")

@@ -53,19 +53,33 @@ class AudioSink(Protocol):
 
 
 class BridgeTap(pj.AudioMediaPort):  # type: ignore[misc]
-    def __init__(self, sink: AudioSink, name: str) -> None:
+    """One of an engine's reusable taps. Destroying an AudioMediaPort while the conference clock
+    runs can crash the process (pjmedia_conf_remove_port racing the clock thread's callback:
+    bench/port_churn.py), so an engine creates at most one tap per call slot, attaches a call's
+    session while the call is bridged, detaches it after, and destroys taps only once the clock
+    has stopped (Engine.shutdown)."""
+
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self._sink = sink
+        self._sink: AudioSink | None = None
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
 
+    def attach(self, sink: AudioSink) -> None:
+        self._sink = sink
+
+    def detach(self) -> None:
+        self._sink = None  # one reference swap: the clock thread sees the old sink or none
+
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self._sink.on_call_audio(vector_bytes(frame.buf))
+        sink = self._sink
+        if sink is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            sink.on_call_audio(vector_bytes(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
-        pcm = self._sink.next_agent_audio() or _SILENCE
+        sink = self._sink
+        pcm = (sink.next_agent_audio() if sink is not None else None) or _SILENCE
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(pcm)
         frame.size = len(pcm)
