@@ -208,3 +208,29 @@ def test_an_exotel_campaign_streams_snake_case_pcm(
     media = [m for m in agent.messages if m["event"] == "media"]
     assert len(media) >= 60  # ~50 frames a second for ~2 s
     assert {len(base64.b64decode(m["media"]["payload"])) for m in media} == {320}  # 20 ms PCM16
+
+
+def test_sip_info_dtmf_on_a_mu_law_trunk_reaches_the_agent_and_opts_out(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The built-in pjsua2 callee negotiates PCMU with the engine and presses 9 by SIP INFO
+    # (application/dtmf-relay) 0.6 s after answering.
+    from tests.test_callee import CalleeProcess
+
+    callee = CalleeProcess(tmp_path, "--dtmf", "600:9:info", "--talk-seconds", "3")
+    agent = RecordingAgent()
+    try:
+        result = dial_json(subprocess_env, "9876543230", f"sip:{callee.target}", "--agent",
+                           agent.url, "--max-seconds", "5", "--opt-out-digit", "9")  # fmt: skip
+    finally:
+        agent.stop()
+        callee.stop()
+    assert result["disposition"] == "answered"
+    dtmf = [m["dtmf"]["digit"] for m in agent.messages if m["event"] == "dtmf"]
+    assert dtmf == ["9"]
+    assert agent.messages[1]["start"]["mediaFormat"]["encoding"] == "audio/x-mulaw"
+    assert Suppression.objects.filter(number="+919876543230", sender__isnull=False).exists()
+    assert (
+        AuditEntry.objects.get(attempt_id=result["attempt_id"], kind="opt_out").detail["digit"]
+        == "9"
+    )
