@@ -53,6 +53,9 @@ class StreamInfo:
     stream_sid: str = ""
     custom_parameters: dict[str, str] = field(default_factory=dict)
     wire: str = "twilio"  # the agent's message format: twilio or exotel
+    # Called (from the bridge's loop thread) when the agent asks to hang up, so the engine
+    # acts now rather than at its next poll.
+    on_hangup_request: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_sid:
@@ -189,6 +192,8 @@ class BridgeSession:
         if self._hangup_reason is None:
             self._hangup_reason = reason
             logger.info("stream %s: hang-up requested: %s", self.stream_sid, reason)
+            if self.stream.on_hangup_request is not None:
+                self.stream.on_hangup_request()
 
     def start_messages(self) -> list[str]:
         start = codec.Start(

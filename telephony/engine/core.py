@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ QUALITY_EVERY_S = 1.0  # how often a live call's RTCP statistics are read
 # pjmedia/stream.h and pjsua.h values, which the wheel does not export.
 DTMF_IS_END = 2
 DTMF_METHOD_RFC2833 = 0
-AGENT_POLL_MS = 20  # how often a call with an agent is checked for the agent hanging up
+# A call with an agent is also checked this often for the agent hanging up (the bridge wakes
+# the loop when it does; this is the backstop).
+AGENT_POLL_MS = 100
 _MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
 
 
@@ -68,10 +71,17 @@ def read_quality(call: pj.Call) -> MediaQuality | None:
 class _Call(pj.Call):  # type: ignore[misc]
     """Thin: every callback becomes a _Note; nothing else happens here."""
 
-    def __init__(self, notes: list[_Note], account: pj.Account, attempt_id: int) -> None:
+    def __init__(
+        self,
+        notes: list[_Note],
+        account: pj.Account,
+        attempt_id: int,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(account)
         self._notes = notes
         self.attempt_id = attempt_id
+        self._wake = wake
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -85,6 +95,9 @@ class _Call(pj.Call):  # type: ignore[misc]
             _Note(self.attempt_id, "dtmf", digit=str(prm.digit)[:1], dtmf_flags=prm.flags,
                   dtmf_method=prm.method)
         )  # fmt: skip
+        # RFC 4733 events arrive on pjmedia's thread, not in the main loop's poll: wake it, so
+        # the digit reaches the agent (and an opt-out takes effect) now, not at the next tick.
+        self._wake()
 
     def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -149,6 +162,7 @@ class Engine:
         self._ep = start_endpoint(
             host=host, port=port, user_agent="dialer-engine", log_level=log_level
         )
+        self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     # -- capacity -----------------------------------------------------------------------------
     @property
@@ -165,7 +179,7 @@ class Engine:
         if self.free_slots() <= 0:
             raise RuntimeError("engine is full; take work only when a slot is free")
         key = (job.cli, job.auth_username)
-        call = _Call(self._notes, self._account_for(job, key), job.attempt_id)
+        call = _Call(self._notes, self._account_for(job, key), job.attempt_id, self.wake)
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
@@ -226,6 +240,14 @@ class Engine:
         self._enforce_timers()
         return bool(notes)
 
+    def wake(self) -> None:
+        """Return the main loop's libHandleEvents() at once, from any thread: a SIP keep-alive
+        (CRLFCRLF) to our own port, which pjsip reads and drops."""
+        try:
+            self._wake_sock.sendto(b"\r\n\r\n", (self.host, self.port))
+        except OSError:
+            pass  # the loop still wakes at its next timer
+
     def timers_due_ms(self, *, limit_ms: int) -> int:
         """How long the loop may sleep before a call's timer is due (ring timeout, maximum
         length), at most limit_ms. A call with an agent is polled every AGENT_POLL_MS for the
@@ -263,6 +285,7 @@ class Engine:
             account.shutdown()
         self._accounts.clear()
         self._ep.libDestroy()
+        self._wake_sock.close()
 
     # -- internals ----------------------------------------------------------------------------
     def _emit(self, event: CallEvent) -> None:
@@ -362,6 +385,7 @@ class Engine:
                 stream_sid="",
                 custom_parameters=live.job.custom_parameters,
                 wire=live.job.stream_format,
+                on_hangup_request=self.wake,
             ),
         )
         try:
