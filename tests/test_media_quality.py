@@ -6,7 +6,7 @@ import pjsua2 as pj
 import pytest
 
 from telephony.engine.quality import media_quality, mos_from_r, r_factor
-from telephony.engine.tap import vector_bytes
+from telephony.engine.tap import _fill_vector_slow, _vector_bytes_slow, fill_vector, vector_bytes
 
 
 def test_a_clean_local_call_scores_near_g711s_ceiling() -> None:
@@ -46,3 +46,14 @@ def test_the_tap_reads_a_byte_vector_exactly(size: int) -> None:
     frame = pj.MediaFrame()
     frame.buf = pj.ByteVector(data)
     assert vector_bytes(frame.buf) == data  # the member, read in place
+
+
+@pytest.mark.parametrize("size", [0, 1, 320, 4096])
+def test_the_tap_writes_a_frame_buffer_exactly(size: int) -> None:
+    data = bytes((i * 11 + 5) % 256 for i in range(size))
+    frame = pj.MediaFrame()
+    frame.buf = pj.ByteVector(b"old contents, longer than some")
+    fill_vector(frame.buf, data)
+    assert bytes(frame.buf) == data
+    _fill_vector_slow(frame.buf, data[::-1])  # the fallback where the pointer layout differs
+    assert _vector_bytes_slow(frame.buf) == data[::-1]

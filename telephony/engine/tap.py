@@ -15,6 +15,8 @@ import pjsua2 as pj
 from telephony.pjsip import CLOCK_RATE, FRAME_BYTES, FRAME_MS
 
 _SILENCE = bytes(FRAME_BYTES)
+_FRAME_NONE = pj.PJMEDIA_FRAME_TYPE_NONE
+_FRAME_AUDIO = pj.PJMEDIA_FRAME_TYPE_AUDIO
 _PTR = ctypes.sizeof(ctypes.c_void_p)
 
 
@@ -32,18 +34,41 @@ def _vector_bytes_slow(vec: pj.ByteVector) -> bytes:
     return bytes(vec)
 
 
-def _pick_reader() -> Callable[[pj.ByteVector], bytes]:
-    # Trust the pointer layout only after it reads a known vector back exactly.
+def _fill_vector_by_pointer(vec: pj.ByteVector, data: bytes) -> None:
+    """Size the vector and copy data into its memory: ~9 us, where pj.ByteVector(data) builds it
+    element by element through SWIG (~20 us for 320 bytes)."""
+    vec.resize(len(data))
+    begin = ctypes.c_void_p.from_address(int(vec.this)).value
+    if begin:
+        ctypes.memmove(begin, data, len(data))
+
+
+def _fill_vector_slow(vec: pj.ByteVector, data: bytes) -> None:
+    vec.clear()
+    for byte in data:
+        vec.append(byte)
+
+
+def _pointer_layout_works() -> bool:
+    # Trust the pointer layout only after it reads and writes a known vector exactly.
     probe = bytes(range(256)) + bytes(64)
     try:
-        if _vector_bytes_by_pointer(pj.ByteVector(probe)) == probe:
-            return _vector_bytes_by_pointer
+        if _vector_bytes_by_pointer(pj.ByteVector(probe)) != probe:
+            return False
+        vec = pj.ByteVector()
+        _fill_vector_by_pointer(vec, probe)
+        return bytes(vec) == probe
     except (ValueError, TypeError, OSError):
-        pass
-    return _vector_bytes_slow
+        return False
 
 
-vector_bytes = _pick_reader()
+_FAST = _pointer_layout_works()
+vector_bytes: Callable[[pj.ByteVector], bytes] = (
+    _vector_bytes_by_pointer if _FAST else _vector_bytes_slow
+)
+fill_vector: Callable[[pj.ByteVector, bytes], None] = (
+    _fill_vector_by_pointer if _FAST else _fill_vector_slow
+)
 
 
 class AudioSink(Protocol):
@@ -74,12 +99,17 @@ class BridgeTap(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         sink = self._sink
-        if sink is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+        if sink is not None and frame.type == _FRAME_AUDIO and frame.size:
             sink.on_call_audio(vector_bytes(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         sink = self._sink
-        pcm = (sink.next_agent_audio() if sink is not None else None) or _SILENCE
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(pcm)
+        pcm = sink.next_agent_audio() if sink is not None else None
+        if not pcm or pcm == _SILENCE:
+            # Nothing to say: no frame at all, which the conference bridge plays as silence,
+            # and the agent is quiet most of a call.
+            frame.type = _FRAME_NONE
+            return
+        frame.type = _FRAME_AUDIO
+        fill_vector(frame.buf, pcm)
         frame.size = len(pcm)
