@@ -117,15 +117,17 @@ class Command(BaseCommand):
     def _report(self, campaign_id: int, run_dir: Path) -> None:
         attempts = CallAttempt.objects.filter(campaign_id=campaign_id).select_related("contact")
         header = f"{'contact':<8} {'number':<14} {'disposition':<15} {'sip':>4} {'pdd_ms':>6} "
-        header += f"{'secs':>5} {'to/from agent':>13}  reasons"
+        header += f"{'secs':>5} {'to/from agent':>13} {'mos':>4}  reasons"
         self.stdout.write("\n" + header + "\n" + "-" * len(header))
         for a in attempts.order_by("contact__number"):
             reasons = ", ".join(a.reasons) if a.reasons else a.hangup_cause
             frames = f"{a.agent_frames_out}/{a.agent_frames_in}" if a.answered_at else ""
+            mos = f"{a.mos:.1f}" if a.mos is not None else ""
+            secs = f"{a.duration_s:.1f}" if a.duration_s else ""
             self.stdout.write(
                 f"{a.contact.name:<8} {a.number:<14} {a.disposition:<15} {a.sip_code or '':>4} "
                 f"{a.pdd_ms if a.pdd_ms is not None else '':>6} "
-                f"{f'{a.duration_s:.1f}' if a.duration_s else '':>5} {frames:>13}  {reasons}"
+                f"{secs:>5} {frames:>13} {mos:>4}  {reasons}"
             )
         export = run_dir / f"audit-campaign-{campaign_id}.csv"
         with export.open("w", newline="") as out:
