@@ -30,13 +30,36 @@ from tests.test_dial_sipp import dial_json
 FIRST_MARK_AT, BARGE_IN_AT, HANG_UP_AT = 10, 60, 120
 
 
-class EchoAgent:
-    """Twilio-side agent on its own loop thread; records what it saw with monotonic times."""
+class _AgentServer:
+    """A WebSocket server on its own asyncio loop thread, as an agent's process would be."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
+        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self) -> Server:
+        return await serve(self._handle, "127.0.0.1", 0)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+class EchoAgent(_AgentServer):
+    """Twilio-side agent; records what it saw with monotonic times."""
+
+    def __init__(self) -> None:
         self.start: dict[str, Any] = {}
         self.frames_in = 0
         self.loud_frames_in = 0
@@ -46,11 +69,7 @@ class EchoAgent:
         self.hangup_status: int | None = None
         self.hangup_body: dict[str, Any] = {}
         self.closed = threading.Event()
-        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
-        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self) -> Server:
-        return await serve(self._handle, "127.0.0.1", 0)
+        super().__init__()
 
     async def _handle(self, ws: ServerConnection) -> None:
         sid = ""
@@ -107,15 +126,6 @@ class EchoAgent:
             self.hangup_status = response.status
             self.hangup_body = json.loads(response.read())
 
-    def stop(self) -> None:
-        async def close() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-
 
 @pytest.fixture
 def agent() -> Iterator[EchoAgent]:
@@ -157,19 +167,12 @@ def test_a_bridged_call_echoes_marks_barges_in_opts_out_and_hangs_up_by_rest(
     assert attempt.mos is not None
 
 
-class RecordingAgent:
+class RecordingAgent(_AgentServer):
     """Records every message; says nothing back."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
         self.messages: list[dict[str, Any]] = []
-        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
-        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self) -> Server:
-        return await serve(self._handle, "127.0.0.1", 0)
+        super().__init__()
 
     async def _handle(self, ws: ServerConnection) -> None:
         try:
@@ -177,15 +180,6 @@ class RecordingAgent:
                 self.messages.append(json.loads(raw))
         except ConnectionClosed:
             pass
-
-    def stop(self) -> None:
-        async def close() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
 
 
 def test_an_exotel_campaign_streams_snake_case_pcm(
