@@ -50,14 +50,20 @@ FED_IDLE_MS = 250
 CLOSE_WRITES_S = 30.0  # at shutdown, how long queued writes may wait for the database
 
 
-def _bridge_factory() -> object:
-    from telephony.bridge.runner import BridgeRunner
+def _bridge_factory(sip_port: int) -> Callable[[], object]:
+    def make() -> object:
+        from telephony.bridge.runner import BridgeRunner
 
-    return BridgeRunner(
-        rest_host=settings.ENGINE_REST_HOST,
-        rest_port=settings.ENGINE_REST_PORT,
-        rest_secret=settings.SECRET_KEY.encode(),
-    )
+        # A fixed REST port is a base, like the SIP ports: process i of a pool serves base + i.
+        base = settings.ENGINE_REST_PORT
+        rest_port = base + (sip_port - settings.ENGINE_BASE_PORT) if base else 0
+        return BridgeRunner(
+            rest_host=settings.ENGINE_REST_HOST,
+            rest_port=max(0, rest_port),
+            rest_secret=settings.SECRET_KEY.encode(),
+        )
+
+    return make
 
 
 class EngineHost:
@@ -77,7 +83,7 @@ class EngineHost:
             host=host,
             port=port,
             on_event=self._outbox.append,
-            bridge_factory=_bridge_factory,
+            bridge_factory=_bridge_factory(port),
             log_level=log_level,
         )
         self.record = EngineProcess.objects.create(

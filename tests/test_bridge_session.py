@@ -615,3 +615,27 @@ def test_an_exotel_stream_speaks_snake_case_and_raw_pcm_both_ways(
         tone_frame(6),
     ]
     assert agent.wait_for("mark")[0]["mark"] == {"name": "m1"}
+
+
+def test_the_rest_endpoint_is_named_in_start_or_left_out_when_its_port_is_taken(
+    agent: FakeAgent,
+) -> None:
+    secret = b"s" * 32
+    served = BridgeRunner(rest_host="127.0.0.1", rest_port=0, rest_secret=secret)
+    try:
+        assert served.rest_base_url.startswith("http://127.0.0.1:")
+        taken = int(served.rest_base_url.rsplit(":", 1)[1])
+        blocked = BridgeRunner(rest_host="127.0.0.1", rest_port=taken, rest_secret=secret)
+        try:
+            assert blocked.rest_base_url == ""  # logged, not fatal: streams still run
+            blocked.open(url=agent.url, stream=StreamInfo(call_sid=CALL, account_sid=ACCOUNT))
+            start = agent.wait_for("start")[0]["start"]
+            assert "apiBaseUrl" not in start["customParameters"]
+        finally:
+            blocked.shutdown(timeout=3.0)
+        served.open(url=agent.url, stream=StreamInfo(call_sid=CALL, account_sid=ACCOUNT))
+        start = agent.wait_for("start", 2)[1]["start"]
+        assert start["customParameters"]["apiBaseUrl"] == served.rest_base_url
+        assert start["accountSid"] != ACCOUNT and len(start["customParameters"]["authToken"]) == 32
+    finally:
+        served.shutdown(timeout=3.0)

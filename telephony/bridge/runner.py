@@ -47,12 +47,19 @@ class BridgeRunner:
         self._rest_base = ""
         self._rest_secret = rest_secret
         if rest_host and rest_secret:
-            self._rest = RestServer(lookup=self._hangup_for, secret=rest_secret)
-            bound = asyncio.run_coroutine_threadsafe(
-                self._rest.start(rest_host, rest_port), self._loop
-            ).result(5.0)
-            self._rest_base = f"http://{rest_host}:{bound}"
-            logger.info("bridge REST endpoint on %s", self._rest_base)
+            rest = RestServer(lookup=self._hangup_for, secret=rest_secret)
+            try:
+                bound = asyncio.run_coroutine_threadsafe(
+                    rest.start(rest_host, rest_port), self._loop
+                ).result(5.0)
+            except OSError as exc:
+                # Calls still bridge; agents can hang up by closing the socket.
+                logger.error("bridge REST endpoint not served on %s:%s: %s", rest_host,
+                             rest_port, exc)  # fmt: skip
+            else:
+                self._rest = rest
+                self._rest_base = f"http://{rest_host}:{bound}"
+                logger.info("bridge REST endpoint on %s", self._rest_base)
 
     @property
     def rest_base_url(self) -> str:
