@@ -43,7 +43,6 @@ import random
 import secrets
 import shutil
 import socket
-import statistics
 import struct
 import subprocess
 import sys
@@ -59,7 +58,14 @@ from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.engine import CpuWindow, Sipp, _bound_udp_ports, _pids_named, write_hold_pcap  # noqa: E402
+from bench.engine import (  # noqa: E402
+    AnsweredPoller,
+    CpuWindow,
+    Sipp,
+    _bound_udp_ports,
+    _pids_named,
+    write_hold_pcap,
+)
 from bench.setup_django import setup_django  # noqa: E402
 
 if TYPE_CHECKING:
@@ -641,41 +647,6 @@ def all_final(campaign_ids: list[int]) -> bool:
         status__in=("ended", "failed", "blocked")
     )
     return not live.exists()
-
-
-class AnsweredPoller(threading.Thread):
-    """Counts answered (live) attempts of some campaigns every 100 ms, on its own connection."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.campaign_ids: list[int] = []
-        self.samples: list[tuple[float, int]] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        from django.db import connection
-
-        from campaigns.models import CallAttempt
-
-        try:
-            while not self.halt.is_set():
-                ids = list(self.campaign_ids)
-                n = CallAttempt.objects.filter(campaign_id__in=ids, status="answered").count()
-                self.samples.append((time.monotonic(), n))
-                self.halt.wait(0.1)
-        finally:
-            connection.close()
-
-    @property
-    def current(self) -> int:
-        return self.samples[-1][1] if self.samples else 0
-
-    def mean_between(self, t0: float, t1: float) -> float:
-        values = [n for t, n in self.samples if t0 <= t <= t1]
-        return statistics.fmean(values) if values else 0.0
-
-    def min_between(self, t0: float, t1: float) -> int:
-        return min((n for t, n in self.samples if t0 <= t <= t1), default=0)
 
 
 # -- the wire: RTP the engines send to callee A, seen on the loopback interface -----------------

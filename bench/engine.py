@@ -235,11 +235,12 @@ class Sipp:
 
 # -- answered-call poller ------------------------------------------------------------------------
 class AnsweredPoller(threading.Thread):
-    """Counts attempts in status "answered" every 100 ms (its own database connection)."""
+    """Counts attempts in status "answered" of some campaigns every 100 ms (its own database
+    connection). campaign_ids may be replaced while it runs (bench/bridge.py does, per phase)."""
 
-    def __init__(self, campaign_id: int) -> None:
+    def __init__(self, campaign_ids: list[int] | None = None) -> None:
         super().__init__(daemon=True)
-        self.campaign_id = campaign_id
+        self.campaign_ids: list[int] = list(campaign_ids or [])
         self.samples: list[tuple[float, int]] = []
         self.halt = threading.Event()
 
@@ -250,9 +251,8 @@ class AnsweredPoller(threading.Thread):
 
         try:
             while not self.halt.is_set():
-                n = CallAttempt.objects.filter(
-                    campaign_id=self.campaign_id, status="answered"
-                ).count()
+                ids = list(self.campaign_ids)
+                n = CallAttempt.objects.filter(campaign_id__in=ids, status="answered").count()
                 self.samples.append((time.monotonic(), n))
                 self.halt.wait(0.1)
         finally:
@@ -272,6 +272,9 @@ class AnsweredPoller(threading.Thread):
     def mean_between(self, t0: float, t1: float) -> float:
         values = [n for t, n in self.samples if t0 <= t <= t1]
         return statistics.fmean(values) if values else 0.0
+
+    def min_between(self, t0: float, t1: float) -> int:
+        return min((n for t, n in self.samples if t0 <= t <= t1), default=0)
 
 
 # -- database fixtures ---------------------------------------------------------------------------
@@ -491,7 +494,7 @@ def main() -> None:
         # -- phase 1: held calls ------------------------------------------------------------
         hold_id = make_campaign(trunk_uri=f"sip:{HOST}:{sipp_port}", name=f"bench hold {t0}",
                                 hold_s=args.hold, contacts=args.calls, offset=0)  # fmt: skip
-        poller = AnsweredPoller(hold_id)
+        poller = AnsweredPoller([hold_id])
         poller.start()
         ta = time.monotonic()
         outcome = approve_one_by_one(attempt_ids(hold_id))

@@ -41,9 +41,8 @@ from telephony.pjsip import MAX_CALLS_PER_PROCESS
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
-IDLE_POLL_S = 0.05
 OVER_LIMIT_CODES = frozenset({403, 503})
-IDLE_POLL_MS = 50
+IDLE_POLL_MS = 50  # poll mode (no supervisor): how often an idle engine looks for work
 # A fed engine is woken by its supervisor; it only wakes on its own for its calls' timers (ring
 # timeout, maximum length, the agent hanging up) and to refresh its pacing leases.
 FED_IDLE_MS = 250
@@ -281,7 +280,7 @@ class EngineHost:
         now = time.monotonic()
         if self.engine.free_slots() <= 0 or now < self._next_poll:
             return False
-        self._next_poll = now + IDLE_POLL_S
+        self._next_poll = now + IDLE_POLL_MS / 1000
         busy = False
         try:
             while approved_work_waiting() and self.take_work():

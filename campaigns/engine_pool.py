@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from campaigns.engine_wire import WAKE, LineReader, decode_status, encode_job
+from campaigns.engine_wire import LineReader, decode_status, encode_job
 from campaigns.services.dialing import (
     approved_work_waiting,
     attempt_return,
@@ -34,6 +34,7 @@ from campaigns.services.dialing import (
 )
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.models import EngineProcess
+from telephony.pjsip import SIP_KEEPALIVE
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class EnginePool:
                     self.pacer.release(lease_id=lease_id(job.attempt_id), scopes=scopes)
                 continue
             child.jobs_sent += 1
-            self._wake.sendto(WAKE, (self.host, child.port))
+            self._wake.sendto(SIP_KEEPALIVE, (self.host, child.port))
             sent += 1
 
     def _paced(self, retry_after_ms: int) -> None:

@@ -14,10 +14,6 @@ from dataclasses import dataclass
 
 from telephony.engine.events import DialJob
 
-# A SIP keep-alive (RFC 5626 section 4.4.1): pjsip drops it, but it wakes the engine's
-# libHandleEvents() at once, so an idle engine can sleep long and still dial within a millisecond.
-WAKE = b"\r\n\r\n"
-
 
 @dataclass(frozen=True)
 class Status:

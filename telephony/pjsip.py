@@ -22,6 +22,11 @@ FRAME_MS = 20
 SAMPLES_PER_FRAME = CLOCK_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = SAMPLES_PER_FRAME * 2  # 16-bit PCM
 
+# A SIP keep-alive (RFC 5626 section 4.4.1): pjsip reads and drops it, but it returns a
+# libHandleEvents() sleeping on that port at once: how other threads and processes wake an
+# engine's loop.
+SIP_KEEPALIVE = b"\r\n\r\n"
+
 # The adaptive jitter buffer: it starts small (loopback and fixed lines add no latency) and may
 # grow to 300 ms of prefetch for the 50-150 ms jitter of Indian mobile legs; past 600 ms of
 # audio queued, frames are discarded (counted as loss in the call's MOS).

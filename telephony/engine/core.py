@@ -22,7 +22,12 @@ from telephony.engine.events import CallEvent, DialJob
 from telephony.engine.outcomes import disposition_for
 from telephony.engine.quality import MediaQuality, media_quality
 from telephony.engine.tap import BridgeTap
-from telephony.pjsip import MAX_CALLS_PER_PROCESS, media_port_range, start_endpoint
+from telephony.pjsip import (
+    MAX_CALLS_PER_PROCESS,
+    SIP_KEEPALIVE,
+    media_port_range,
+    start_endpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +249,7 @@ class Engine:
         """Return the main loop's libHandleEvents() at once, from any thread: a SIP keep-alive
         (CRLFCRLF) to our own port, which pjsip reads and drops."""
         try:
-            self._wake_sock.sendto(b"\r\n\r\n", (self.host, self.port))
+            self._wake_sock.sendto(SIP_KEEPALIVE, (self.host, self.port))
         except OSError:
             pass  # the loop still wakes at its next timer
 
