@@ -84,6 +84,7 @@ class EngineHost:
             on_event=self._outbox.append,
             bridge_factory=_bridge_factory(port),
             log_level=log_level,
+            relay_media=settings.ENGINE_BRIDGE_MEDIA == "relay",
         )
         self.record = EngineProcess.objects.create(
             name=f"{socket.gethostname()}:{port}:{os.getpid()}:{time.time_ns()}",

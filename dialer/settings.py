@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from dialer.env import env_bool, env_int, env_list, env_str
+from dialer.env import SettingError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DIALER_VAR_DIR", str(BASE_DIR / "var")))
@@ -117,6 +117,11 @@ ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
 # port 0 = any free port, which each stream's start message names. "" turns it off.
 ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", ENGINE_SIP_HOST)
 ENGINE_REST_PORT = env_int("ENGINE_REST_PORT", 0, minimum=0)
+# How a call with an agent carries its audio: "relay" (the bridge's own RTP relay; pjsua only
+# signals) or "tap" (pjsua's media and an AudioMediaPort per call, ~2x the CPU per call).
+ENGINE_BRIDGE_MEDIA = env_str("ENGINE_BRIDGE_MEDIA", "relay")
+if ENGINE_BRIDGE_MEDIA not in {"relay", "tap"}:
+    raise SettingError(f"ENGINE_BRIDGE_MEDIA={ENGINE_BRIDGE_MEDIA!r}: use relay or tap")
 # How often a pool's supervisor asks the database for approved attempts while an engine has room.
 ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 10, minimum=1)
 # An approval older than this is re-checked before dialing: the compliance check must be recent.

@@ -134,9 +134,12 @@ def agent() -> Iterator[EchoAgent]:
     echo.stop()
 
 
+@pytest.mark.parametrize("media", ["relay", "tap"])
 def test_a_bridged_call_echoes_marks_barges_in_opts_out_and_hangs_up_by_rest(
-    subprocess_env: dict[str, str], tmp_path: Path, agent: EchoAgent
+    subprocess_env: dict[str, str], tmp_path: Path, agent: EchoAgent, media: str
 ) -> None:
+    # relay: the bridge carries the RTP itself (the default); tap: pjsua's media and a port.
+    subprocess_env["ENGINE_BRIDGE_MEDIA"] = media
     write_dtmf_pcap(tmp_path / "dtmf_9.pcap")
     with SippUAS("uas_dtmf.xml", workdir=tmp_path) as uas:
         result = dial_json(subprocess_env, "9876543220", uas.uri, "--agent", agent.url,

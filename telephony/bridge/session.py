@@ -1,17 +1,18 @@
-"""BridgeSession: where pjsua2's media clock thread meets the asyncio loop for one call.
+"""BridgeSession: one call's agent stream, between the call's audio and the asyncio loop.
 
-Two threads touch a session:
+Threads that touch a session:
 
-* the engine's media thread calls ``on_call_audio`` and ``next_agent_audio`` every 20 ms and
-  must never block (a stall there is audible on the call), and the engine's main thread polls
-  ``hangup_requested`` and calls ``close``;
 * the bridge's asyncio loop thread runs the transport, which feeds agent messages in with
-  ``handle_agent_message`` and takes messages to send with ``next_batch``.
+  ``handle_agent_message`` and takes messages to send with ``next_batch``; with the RTP relay
+  (telephony.bridge.relay, the default) the relay runs there too, calling
+  ``deliver_call_audio`` (sent at once, nothing crosses threads) and ``next_agent_audio``;
+* with a pjsua2 tap instead (ENGINE_BRIDGE_MEDIA=tap), pjmedia's clock thread calls
+  ``on_call_audio`` and ``next_agent_audio`` every 20 ms and must never block;
+* the engine's main thread polls ``hangup_requested`` and calls ``close``.
 
-Callee audio crosses to the loop through a ``deque`` (append/popleft are atomic under the GIL)
-plus one coalesced ``call_soon_threadsafe`` wake-up. Agent audio crosses back through a
-lock-protected playout queue; the lock is held only for a few list operations on either side.
-"""
+Tap audio crosses to the loop through a ``deque`` (append/popleft are atomic under the GIL) plus
+one coalesced ``call_soon_threadsafe`` wake-up. Agent audio waits in a lock-protected playout
+queue; the lock is held only for a few list operations on either side."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ class BridgeSession:
         # Callee -> agent. Written by the media thread, read by the loop.
         self._to_agent: deque[tuple[bytes, int]] = deque(maxlen=MAX_PENDING_FRAMES_TO_AGENT)
         self._wake_scheduled = False
+        self._send_now: Callable[[str], bool] | None = None
         # Loop-only from here down to the playout queue.
         self._control: deque[codec.Mark | codec.Dtmf] = deque()
         self._wakeup = asyncio.Event()
@@ -127,17 +129,38 @@ class BridgeSession:
 
     def on_call_audio(self, pcm: bytes) -> None:
         """Media thread: 20 ms of callee PCM (16-bit LE, 8 kHz). Cheap and never blocks."""
-        if self._ended or self._close_requested:
+        if not self._queue_call_audio(pcm):
             return
-        timestamp = int((time.monotonic() - self._t0) * 1000)
-        if len(self._to_agent) == MAX_PENDING_FRAMES_TO_AGENT:
-            self.frames_dropped += 1
-        self._to_agent.append((self._wire.media_payload_from_pcm(pcm), timestamp))
         # One pending wake-up is enough: _wake clears the flag before the loop drains the deque,
         # so a frame appended after the drain started always schedules a fresh wake-up.
         if not self._wake_scheduled:
             self._wake_scheduled = True
             self._call_soon(self._wake)
+
+    def deliver_call_audio(self, pcm: bytes) -> None:
+        """Loop thread (the RTP relay): as on_call_audio, but sent at once when the socket is
+        open and nothing is queued before it: no queue, no wake-up, no task switch."""
+        send = self._send_now
+        if send is not None and not self._to_agent and not self._control:
+            if self._ended or self._close_requested:
+                return
+            timestamp = int((time.monotonic() - self._t0) * 1000)
+            if send(self._media_text(self._wire.media_payload_from_pcm(pcm), timestamp)):
+                self.frames_to_agent += 1
+            else:
+                self.frames_dropped += 1
+            return
+        if self._queue_call_audio(pcm):
+            self._wakeup.set()
+
+    def _queue_call_audio(self, pcm: bytes) -> bool:
+        if self._ended or self._close_requested:
+            return False
+        timestamp = int((time.monotonic() - self._t0) * 1000)
+        if len(self._to_agent) == MAX_PENDING_FRAMES_TO_AGENT:
+            self.frames_dropped += 1
+        self._to_agent.append((self._wire.media_payload_from_pcm(pcm), timestamp))
+        return True
 
     def next_agent_audio(self) -> bytes:
         """Media thread: the next 320 bytes of agent PCM to play, or silence."""
@@ -205,8 +228,11 @@ class BridgeSession:
         )
         return [self._wire.serialize(codec.Connected()), self._wire.serialize(start)]
 
-    def mark_connected(self) -> None:
+    def mark_connected(self, send_now: Callable[[str], bool] | None) -> None:
+        """The socket is open (or, with None, going): send_now sends one message at once, or
+        returns False when it had to drop it."""
         self._connected = True
+        self._send_now = send_now
 
     def mark_ended(self, reason: str | None) -> None:
         """The socket is gone; ``reason`` asks the engine to hang up unless we closed it."""
@@ -286,20 +312,24 @@ class BridgeSession:
         sent = 0
         while self._to_agent:
             payload, timestamp = self._to_agent.popleft()
-            self._seq += 1
-            self._chunk += 1
-            media = codec.Media(
-                stream_sid=self.stream_sid,
-                payload=payload,
-                track="inbound",
-                chunk=self._chunk,
-                timestamp=timestamp,
-                sequence_number=self._seq,
-            )
-            out.append(self._wire.serialize(media))
+            out.append(self._media_text(payload, timestamp))
             sent += 1
         self.frames_to_agent += sent
         return out
+
+    def _media_text(self, payload: bytes, timestamp: int) -> str:
+        self._seq += 1
+        self._chunk += 1
+        media = codec.Media(
+            stream_sid=self.stream_sid,
+            payload=payload,
+            track="inbound",
+            chunk=self._chunk,
+            timestamp=timestamp,
+            sequence_number=self._seq,
+        )
+        text: str = self._wire.serialize(media)
+        return text
 
     def _on_agent_media(self, payload: bytes) -> None:
         pcm = self._wire.pcm_from_media_payload(payload)

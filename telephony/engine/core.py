@@ -8,13 +8,14 @@ turns those notes into state changes and events outside of pjsua2's own call sta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
@@ -29,6 +30,9 @@ from telephony.pjsip import (
     start_endpoint,
 )
 
+if TYPE_CHECKING:
+    from telephony.bridge.relay import RtpRelay
+
 log = logging.getLogger(__name__)
 
 PJ_ETOOMANY = 70010  # PJ_ERRNO_START_STATUS + 10: the compiled call limit is reached
@@ -36,6 +40,7 @@ QUALITY_EVERY_S = 1.0  # how often a live call's RTCP statistics are read
 # pjmedia/stream.h and pjsua.h values, which the wheel does not export.
 DTMF_IS_END = 2
 DTMF_METHOD_RFC2833 = 0
+DTMF_METHOD_RELAY = -1  # our RTP relay's RFC 4733 detector: already one event per key press
 # A call with an agent is also checked this often for the agent hanging up (the bridge wakes
 # the loop when it does; this is the backstop).
 AGENT_POLL_MS = 100
@@ -82,11 +87,18 @@ class _Call(pj.Call):  # type: ignore[misc]
         account: pj.Account,
         attempt_id: int,
         wake: Callable[[], None] = lambda: None,
+        sdp_rewrite: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__(account)
         self._notes = notes
         self.attempt_id = attempt_id
         self._wake = wake
+        self._sdp_rewrite = sdp_rewrite
+
+    def onCallSdpCreated(self, prm: Any) -> None:
+        # A relayed call's SDP names the relay's socket; pjsua2 re-parses a changed SDP.
+        if self._sdp_rewrite is not None:
+            prm.sdp.wholeSdp = self._sdp_rewrite(prm.sdp.wholeSdp)
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -122,7 +134,7 @@ class _Call(pj.Call):  # type: ignore[misc]
 class _Live:
     job: DialJob
     call: _Call
-    account_key: tuple[str, str]
+    account_key: tuple[str, str, bool]
     invite_mono: float
     ringing: bool = False
     answered_mono: float | None = None
@@ -132,6 +144,7 @@ class _Live:
     hangup_sent: bool = False
     hangup_cause: str = ""
     tap: BridgeTap | None = None
+    relay: RtpRelay | None = None  # the call's RTP, when it is relayed to the agent
     session: Any = None  # a bridge session (telephony.bridge), when an agent is attached
     quality: MediaQuality | None = None  # latest RTCP reading of an answered call
     next_quality_mono: float = 0.0
@@ -153,15 +166,19 @@ class Engine:
         on_event: Callable[[CallEvent], None],
         bridge_factory: Callable[[], Any] | None = None,
         log_level: int = 1,
+        relay_media: bool = True,
     ) -> None:
+        """relay_media: carry calls with an agent through the bridge's RTP relay
+        (telephony.bridge.relay); False: through pjsua's media and an AudioMediaPort tap."""
         self.host = host
+        self._relay_media = relay_media
         self.port = port
         self._on_event = on_event
         self._bridge_factory = bridge_factory
         self._bridge: Any = None
         self._notes: list[_Note] = []
         self._live: dict[int, _Live] = {}
-        self._accounts: dict[tuple[str, str], pj.Account] = {}
+        self._accounts: dict[tuple[str, str, bool], pj.Account] = {}
         self._taps: list[BridgeTap] = []  # every tap made, alive until shutdown
         self._free_taps: list[BridgeTap] = []
         self._ep = start_endpoint(
@@ -183,8 +200,14 @@ class Engine:
         the job can go back to the queue); 'failed' (with an 'ended' event) otherwise."""
         if self.free_slots() <= 0:
             raise RuntimeError("engine is full; take work only when a slot is free")
-        key = (job.cli, job.auth_username)
-        call = _Call(self._notes, self._account_for(job, key), job.attempt_id, self.wake)
+        relay = self._relay_for(job) if job.agent_url and self._relay_media else None
+        key = (job.cli, job.auth_username, relay is not None)
+        rewrite = None
+        if relay is not None:
+            from telephony.bridge.relay import rewrite_sdp
+
+            rewrite = functools.partial(rewrite_sdp, host=self.host, port=relay.port)
+        call = _Call(self._notes, self._account_for(job, key), job.attempt_id, self.wake, rewrite)
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
@@ -192,12 +215,14 @@ class Engine:
         pai.hName = "P-Asserted-Identity"
         pai.hValue = f"<sip:{job.cli}@{self.host}>"
         prm.txOption.headers.append(pai)
-        live = _Live(job=job, call=call, account_key=key, invite_mono=time.monotonic())
+        live = _Live(job=job, call=call, account_key=key, invite_mono=time.monotonic(), relay=relay)
         self._live[job.attempt_id] = live
         try:
             call.makeCall(job.target_uri, prm)
         except pj.Error as exc:
             del self._live[job.attempt_id]
+            if relay is not None:
+                relay.close_unstarted()
             if exc.status == PJ_ETOOMANY:
                 # pjsua frees a call slot a little after the call's DISCONNECTED callback (its
                 # INVITE session is still being torn down): a free slot by our count may not
@@ -225,7 +250,7 @@ class Engine:
         live.hangup_sent = True
         live.hangup_cause = live.hangup_cause or cause
         if live.answered_mono is not None:
-            live.quality = read_quality(live.call) or live.quality  # the last reading
+            live.quality = self._read_quality(live) or live.quality  # the last reading
         try:
             live.call.hangup(pj.CallOpParam(True))
         except pj.Error as exc:
@@ -239,7 +264,10 @@ class Engine:
     def step(self, timeout_ms: int = 10) -> bool:
         """Poll SIP and media once, apply what happened, enforce timers. True if anything moved."""
         self._ep.libHandleEvents(timeout_ms)
-        notes, self._notes[:] = list(self._notes), []
+        # Other threads append notes (RFC 4733 digits): take exactly the ones read, so one
+        # appended in between stays for the next step.
+        notes = self._notes[:]
+        del self._notes[: len(notes)]
         for note in notes:
             self._apply(note)
         self._enforce_timers()
@@ -296,7 +324,34 @@ class Engine:
     def _emit(self, event: CallEvent) -> None:
         self._on_event(event)
 
-    def _account_for(self, job: DialJob, key: tuple[str, str]) -> pj.Account:
+    def _relay_for(self, job: DialJob) -> RtpRelay | None:
+        from telephony.bridge.relay import RtpRelay, bind_pair
+
+        rtp_port, rtp_range = media_port_range(self.port)
+        try:
+            rtp_sock, rtcp_sock = bind_pair(self.host, range(rtp_port, rtp_port + rtp_range))
+        except OSError as exc:
+            log.warning("attempt %s: %s; pjsua carries its media", job.attempt_id, exc)
+            return None
+        attempt_id = job.attempt_id
+        return RtpRelay(
+            rtp_sock,
+            rtcp_sock,
+            on_digit=lambda digit: self._relayed_digit(attempt_id, digit),
+            cname=f"dialer-{self.host}-{self.port}",
+        )
+
+    def _relayed_digit(self, attempt_id: int, digit: str) -> None:
+        # The bridge loop's thread: note it for step() like pjsua's own callbacks, and wake it.
+        self._notes.append(_Note(attempt_id, "dtmf", digit=digit, dtmf_method=DTMF_METHOD_RELAY))
+        self.wake()
+
+    def _read_quality(self, live: _Live) -> MediaQuality | None:
+        if live.relay is not None:
+            return live.relay.quality()
+        return read_quality(live.call)
+
+    def _account_for(self, job: DialJob, key: tuple[str, str, bool]) -> pj.Account:
         account = self._accounts.get(key)
         if account is not None:
             return account
@@ -311,6 +366,11 @@ class Engine:
         cfg.mediaConfig.transportConfig.port = rtp_port
         cfg.mediaConfig.transportConfig.portRange = rtp_range
         cfg.mediaConfig.transportConfig.boundAddress = self.host
+        if key[2]:
+            # Relayed calls: pjsua signals only; its stream sits on a loopback transport that
+            # sends nothing, while the SDP names the relay (verified: no packet leaves pjsua).
+            cfg.mediaConfig.useLoopMedTp = True
+            cfg.mediaConfig.enableLoopback = False
         if job.auth_username:
             cfg.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", job.auth_username, 0, job.auth_password)
@@ -330,7 +390,9 @@ class Engine:
             self._on_dtmf_event(live, note)
         elif note.kind == "media":
             live.audio_active = note.audio_active
-            if live.answered_mono is not None:
+            if live.relay is not None and live.session is not None and note.audio_active:
+                self._update_relay(live)
+            elif live.answered_mono is not None:
                 self._attach_agent(live)
         elif note.state == pj.PJSIP_INV_STATE_EARLY and note.sip_code in (180, 183):
             live.response_seen = True
@@ -393,6 +455,13 @@ class Engine:
                 on_hangup_request=self.wake,
             ),
         )
+        if live.relay is not None:
+            remote = self._remote_media(live)
+            if remote is None:
+                self.hangup(live.job.attempt_id, "bridge_failed")
+                return
+            self._bridge.attach_relay(live.relay, live.session, remote)
+            return
         try:
             media = live.call.getAudioMedia(-1)
             live.tap = self._take_tap()
@@ -404,6 +473,23 @@ class Engine:
                 "attempt %s: could not attach the agent: %s", live.job.attempt_id, exc.info()
             )
             self.hangup(live.job.attempt_id, "bridge_failed")
+
+    def _remote_media(self, live: _Live) -> Any:
+        from telephony.bridge.relay import remote_media_from
+
+        try:
+            remote = remote_media_from(live.call.getStreamInfo(0))
+        except pj.Error as exc:
+            log.warning("attempt %s: no stream info: %s", live.job.attempt_id, exc.info())
+            return None
+        if remote is None:
+            log.warning("attempt %s: the far end's SDP gives no G.711 address", live.job.attempt_id)
+        return remote
+
+    def _update_relay(self, live: _Live) -> None:
+        remote = self._remote_media(live)
+        if remote is not None:
+            self._bridge.update_relay(live.relay, remote)
 
     def _take_tap(self) -> BridgeTap:
         if self._free_taps:
@@ -421,7 +507,7 @@ class Engine:
                 # Kept fresh while the call is up (the stream is gone by the time pjsua reports
                 # the call disconnected), so a call that ends remotely still has a reading.
                 if live.next_quality_mono:
-                    live.quality = read_quality(live.call) or live.quality
+                    live.quality = self._read_quality(live) or live.quality
                 live.next_quality_mono = now + QUALITY_EVERY_S
             if live.answered_mono is None:
                 if now - live.invite_mono >= live.job.ring_timeout_s:
@@ -441,6 +527,14 @@ class Engine:
             live.session.close()
             frames_to = live.session.frames_to_agent
             frames_from = live.session.frames_from_agent
+        if live.relay is not None:
+            if answered:
+                live.quality = live.relay.quality() or live.quality
+            if self._bridge is not None:
+                self._bridge.detach_relay(live.relay)
+            else:
+                live.relay.close_unstarted()
+            live.relay = None
         if live.tap is not None:
             # The call's stream has left the conference (pjsua removes it, and its connections,
             # before reporting the call disconnected): the tap is free for the next call.

@@ -1,0 +1,310 @@
+"""RtpRelay: a bridged call's RTP carried by the bridge's asyncio loop instead of pjsua's media.
+
+For a call with an agent, pjsua only signals: the call's account uses pjsua's loopback media
+transport (its stream never touches the network) and the call's SDP, rewritten as pjsua creates
+it (``rewrite_sdp`` from ``onCallSdpCreated``), names the relay's socket. The far end's RTP then
+arrives on the bridge's loop, where its G.711 payload goes straight into the agent's ``media``
+messages; the agent's audio goes back out as RTP paced by the runner's 20 ms tick.
+
+Why: a pjsua2 AudioMediaPort costs two SWIG director callbacks per 20 ms on pjmedia's clock
+thread plus a GIL hand-off to the loop for every frame; measured, that held a 2-core box to ~35-45
+bridged calls per core. Here a frame costs one recvfrom, one sendto and the JSON, all on one
+thread. What pjsua's stream did for such calls is done here: receive statistics (RFC 3550 loss
+and jitter), RTCP reports (for the round trip), RFC 4733 key presses, A-law or mu-law.
+
+The far end's packets are forwarded in arrival order as they come, as Twilio does for Media
+Streams; a late or duplicate packet is dropped (and counted in the call's loss), so there is no
+jitter-buffer delay on the way to the agent. The way back is paced by our own clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from telephony.bridge import rtp
+from telephony.engine.quality import MediaQuality, media_quality
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # see telephony/bridge/audio.py
+    import audioop
+
+logger = logging.getLogger(__name__)
+
+RTCP_EVERY_S = 5.0  # RFC 3550's minimum report interval
+MAX_DATAGRAM = 2048
+# A packet burst larger than this in one readiness callback is left for the next one, so one
+# flooded call cannot hold the loop that carries the other calls.
+MAX_READS_PER_WAKE = 32
+PCMU, PCMA = 0, 8
+FRAME_PCM_BYTES = 320  # 20 ms of 16-bit PCM at 8 kHz
+_SILENCE_PCM = bytes(FRAME_PCM_BYTES)
+
+
+class AgentAudio(Protocol):
+    """The relay's side of a BridgeSession."""
+
+    def deliver_call_audio(self, pcm: bytes) -> None: ...
+
+    def next_agent_audio(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class RemoteMedia:
+    """Where the far end wants our RTP, from the negotiated SDP (pjsua's stream info)."""
+
+    rtp: tuple[str, int]
+    rtcp: tuple[str, int]
+    payload_type: int  # PCMU (0) or PCMA (8)
+
+
+def _address(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def remote_media_from(info: Any) -> RemoteMedia | None:
+    """From a pjsua2 StreamInfo: None when the stream has no usable address or codec."""
+    rtp_addr = _address(str(info.remoteRtpAddress))
+    if rtp_addr is None or rtp_addr[1] == 0:
+        return None
+    rtcp_addr = _address(str(info.remoteRtcpAddress)) or (rtp_addr[0], rtp_addr[1] + 1)
+    codec = str(info.codecName).upper()
+    payload_type = PCMA if codec == "PCMA" else PCMU if codec == "PCMU" else -1
+    if payload_type < 0:
+        return None
+    return RemoteMedia(rtp=rtp_addr, rtcp=rtcp_addr, payload_type=payload_type)
+
+
+_M_AUDIO = re.compile(r"^m=audio \d+", re.MULTILINE)
+_C_LINE = re.compile(r"^c=IN IP4 \S+", re.MULTILINE)
+_A_RTCP = re.compile(r"^a=rtcp:\d+[^\r\n]*", re.MULTILINE)
+
+
+def rewrite_sdp(sdp: str, *, host: str, port: int) -> str:
+    """Point an SDP's audio (and its RTCP) at the relay's socket."""
+    sdp = _M_AUDIO.sub(f"m=audio {port}", sdp, count=1)
+    sdp = _C_LINE.sub(f"c=IN IP4 {host}", sdp)
+    return _A_RTCP.sub(f"a=rtcp:{port + 1} IN IP4 {host}", sdp)
+
+
+def bind_pair(host: str, ports: range) -> tuple[socket.socket, socket.socket]:
+    """An RTP socket on an even port of ``ports`` and its RTCP socket on the next port, tried
+    from the top of the range down (pjsua's own transports fill it from the bottom)."""
+    for port in range(ports.stop - 2, ports.start - 1, -1):
+        if port % 2:
+            continue
+        rtp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            rtp_sock.bind((host, port))
+            rtcp_sock.bind((host, port + 1))
+        except OSError:
+            rtp_sock.close()
+            rtcp_sock.close()
+            continue
+        rtp_sock.setblocking(False)
+        rtcp_sock.setblocking(False)
+        return rtp_sock, rtcp_sock
+    raise OSError(f"no free RTP port pair in {ports.start}-{ports.stop - 1} on {host}")
+
+
+class RtpRelay:
+    """One call's RTP. Built on the engine thread (its sockets must exist for the SDP offer);
+    from ``start`` on, used only on the bridge loop's thread, except ``quality`` (plain reads)."""
+
+    def __init__(
+        self,
+        rtp_sock: socket.socket,
+        rtcp_sock: socket.socket,
+        *,
+        on_digit: Callable[[str], None],
+        cname: str,
+    ) -> None:
+        self._rtp = rtp_sock
+        self._rtcp = rtcp_sock
+        self._on_digit = on_digit
+        self._cname = cname
+        self.port: int = rtp_sock.getsockname()[1]
+        self._remote: RemoteMedia | None = None
+        self._agent: AgentAudio | None = None
+        self._stats = rtp.ReceiveStats()
+        self._dtmf = rtp.DtmfDetector()
+        self._sender: rtp.RtpSender | None = None
+        self._decode: Callable[[bytes, int], bytes] = audioop.ulaw2lin
+        self._encode: Callable[[bytes, int], bytes] = audioop.lin2ulaw
+        self._silence = b""
+        self._partial = bytearray()  # received audio short of a whole 20 ms frame
+        self._peer_sr_middle32 = 0
+        self._peer_sr_at: float | None = None
+        self._next_rtcp = 0.0
+        self._rtt_sum = 0.0
+        self._rtt_n = 0
+        self._closed = False
+        self.ignored_packets = 0  # not RTP, or a payload type we did not offer
+
+    # --- loop thread ----------------------------------------------------------------------------
+
+    def start(self, loop: Any, agent: AgentAudio, remote: RemoteMedia) -> None:
+        self._drain_stale()
+        self._agent = agent
+        self.set_remote(remote)
+        loop.add_reader(self._rtp.fileno(), self._read_rtp)
+        loop.add_reader(self._rtcp.fileno(), self._read_rtcp)
+        self._next_rtcp = time.monotonic() + RTCP_EVERY_S
+
+    def set_remote(self, remote: RemoteMedia) -> None:
+        if self._sender is None or self._sender.payload_type != remote.payload_type:
+            self._sender = rtp.RtpSender(remote.payload_type)
+        if remote.payload_type == PCMA:
+            self._decode, self._encode = audioop.alaw2lin, audioop.lin2alaw
+        else:
+            self._decode, self._encode = audioop.ulaw2lin, audioop.lin2ulaw
+        self._silence = self._encode(_SILENCE_PCM, 2)
+        self._remote = remote
+
+    def stop(self, loop: Any) -> None:
+        """Stop reading and close both sockets (the call has ended)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._agent = None
+        for sock in (self._rtp, self._rtcp):
+            try:
+                loop.remove_reader(sock.fileno())
+            except (ValueError, OSError):
+                pass
+            sock.close()
+
+    def close_unstarted(self) -> None:
+        """Engine thread: the call ended before it was ever bridged."""
+        if not self._closed:
+            self._closed = True
+            self._rtp.close()
+            self._rtcp.close()
+
+    def tick(self, now: float) -> None:
+        """Every 20 ms: the agent's next frame (silence when it has none) goes to the far end.
+        A silent agent still sends packets: carriers' SBCs hang up calls whose RTP stops."""
+        agent, remote, sender = self._agent, self._remote, self._sender
+        if agent is None or remote is None or sender is None:
+            return
+        pcm = agent.next_agent_audio()
+        payload = self._silence if pcm == _SILENCE_PCM else self._encode(pcm, 2)
+        try:
+            self._rtp.sendto(sender.packet(payload), remote.rtp)
+        except OSError:
+            pass  # a full buffer or an unreachable port: the next frame tries again
+        if now >= self._next_rtcp:
+            self._next_rtcp = now + RTCP_EVERY_S
+            self._send_rtcp()
+
+    def _drain_stale(self) -> None:
+        # Early media queued before the answer is not for the agent.
+        while True:
+            try:
+                self._rtp.recvfrom(MAX_DATAGRAM)
+            except OSError:
+                return
+
+    def _read_rtp(self) -> None:
+        for _ in range(MAX_READS_PER_WAKE):
+            try:
+                data, _addr = self._rtp.recvfrom(MAX_DATAGRAM)
+            except OSError:
+                return
+            self._on_rtp(data)
+
+    def _on_rtp(self, data: bytes) -> None:
+        packet = rtp.parse_rtp(data)
+        remote, agent = self._remote, self._agent
+        if packet is None or remote is None or agent is None:
+            self.ignored_packets += 1
+            return
+        if packet.payload_type == remote.payload_type:
+            self._stats.update_ssrc(packet.ssrc)
+            if self._stats.update(packet.seq, packet.timestamp, time.monotonic()):
+                self._deliver(agent, self._decode(packet.payload, 2))
+        elif packet.payload_type >= 96:
+            # The only dynamic payload type we offer is telephone-event (RFC 4733).
+            digit = self._dtmf.feed(packet.timestamp, packet.payload)
+            if digit is not None:
+                self._on_digit(digit)
+        else:
+            self.ignored_packets += 1
+
+    def _deliver(self, agent: AgentAudio, pcm: bytes) -> None:
+        # Agents get 20 ms frames, as from Twilio, whatever the far end's packet time (30 ms
+        # packets are common on trunks).
+        if len(pcm) == FRAME_PCM_BYTES and not self._partial:
+            agent.deliver_call_audio(pcm)
+            return
+        partial = self._partial
+        partial += pcm
+        whole = len(partial) - len(partial) % FRAME_PCM_BYTES
+        for start in range(0, whole, FRAME_PCM_BYTES):
+            agent.deliver_call_audio(bytes(partial[start : start + FRAME_PCM_BYTES]))
+        del partial[:whole]
+
+    def _read_rtcp(self) -> None:
+        for _ in range(MAX_READS_PER_WAKE):
+            try:
+                data, _addr = self._rtcp.recvfrom(MAX_DATAGRAM)
+            except OSError:
+                return
+            sender = self._sender
+            if sender is None:
+                continue
+            info = rtp.parse_rtcp(data, our_ssrc=sender.ssrc, now_unix=time.time())
+            if info is None:
+                continue
+            if info.sr_middle32 is not None:
+                self._peer_sr_middle32 = info.sr_middle32
+                self._peer_sr_at = time.time()
+            if info.rtt_s is not None:
+                self._rtt_sum += info.rtt_s
+                self._rtt_n += 1
+
+    def _send_rtcp(self) -> None:
+        remote, sender = self._remote, self._sender
+        if remote is None or sender is None:
+            return
+        report = rtp.build_rtcp_report(
+            ssrc=sender.ssrc,
+            now_unix=time.time(),
+            sender=sender if sender.packets_sent else None,
+            stats=self._stats if self._stats.received else None,
+            last_sr_middle32=self._peer_sr_middle32,
+            last_sr_arrival_unix=self._peer_sr_at,
+            cname=self._cname,
+        )
+        try:
+            self._rtcp.sendto(report, remote.rtcp)
+        except OSError:
+            pass
+
+    # --- any thread -------------------------------------------------------------------------
+
+    def quality(self) -> MediaQuality | None:
+        """The receive direction's quality so far; None before any audio arrived."""
+        stats = self._stats
+        if not stats.received:
+            return None
+        return media_quality(
+            received=stats.received,
+            # A late packet is never forwarded: it is already among the lost (never accepted),
+            # so it is not counted a second time as discarded.
+            lost=stats.lost,
+            discarded=0,
+            jitter_ms=stats.jitter_ms,
+            rtt_ms=self._rtt_sum / self._rtt_n * 1000 if self._rtt_n else None,
+            jb_delay_ms=0.0,  # forwarded as it arrives: no jitter buffer on this path
+        )
