@@ -190,6 +190,14 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         assert [p.payload for p in packets if p is not None][:2] == [encode(tone, 2)] * 2
         silence = encode(bytes(320), 2)
         assert packets[2] is not None and packets[2].payload == silence
+
+        # RTCP every 5 s: a sender report about what we sent, with a block about what we got.
+        loop.run(relay.tick, time.monotonic() + 6)
+        far_rtp.recv(2048)
+        report = far_rtcp.recv(2048)
+        assert report[1] == 200  # SR
+        assert rtp.parse_rtcp(report, our_ssrc=7, now_unix=time.time()) is not None
+        assert struct.unpack_from("!I", report, 28)[0] == 7  # the report block is about ssrc 7
     finally:
         loop.run(relay.stop, loop.loop)
         loop.close()
