@@ -161,23 +161,37 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         loop.run(relay.start, loop.loop, agent, remote)
 
         tone = struct.pack("<160h", *([4000, -4000] * 80))
-        sent_seqs = [10, 11, 13, 14, 14, 12]  # 12 lost on the way, then late; 14 duplicated
         relay_addr = ("127.0.0.1", relay.port)
-        for seq in sent_seqs:
+
+        def send(seq: int) -> None:
             packet = rtp.build_rtp(
                 payload_type=law, seq=seq, timestamp=seq * 160, ssrc=7, payload=encode(tone, 2)
             )
             far_rtp.sendto(packet, relay_addr)
+
+        for seq in [10, 11, 13, 14, 14, 12]:  # 12 overtaken by 13 and 14; 14 duplicated
+            send(seq)
         # A key press: start, two updates, three end packets, all with the event's timestamp.
         for end, duration in [(0, 160), (0, 320), (0, 480), (1, 640), (1, 640), (1, 640)]:
             event = struct.pack("!BBH", 9, (end << 7) | 10, duration)
             far_rtp.sendto(rtp.build_rtp(payload_type=101, seq=20, timestamp=5000, ssrc=7,
-                                         payload=event), ("127.0.0.1", relay.port))  # fmt: skip
-        far_rtp.sendto(b"\x00junk", ("127.0.0.1", relay.port))  # ignored, never fatal
-        assert _wait(lambda: len(agent.heard) == 4 and digits == ["9"])
+                                         payload=event), relay_addr)  # fmt: skip
+        far_rtp.sendto(b"\x00junk", relay_addr)  # ignored, never fatal
+        assert _wait(lambda: len(agent.heard) == 5 and digits == ["9"])
         assert all(abs(struct.unpack("<160h", pcm)[0] - 4000) < 200 for pcm in agent.heard)
         quality = relay.quality()
-        assert quality is not None and quality.rx_loss_pct > 0  # seq 12 came too late
+        assert quality is not None and quality.rx_loss_pct == 0  # 12 was put back in its place
+
+        # 15 never comes: 16 and 17 wait for it, then go on when the wait is over.
+        send(16)
+        send(17)
+        time.sleep(0.1)
+        assert len(agent.heard) == 5
+        loop.run(relay.tick, time.monotonic())
+        assert len(agent.heard) == 7
+        quality = relay.quality()
+        assert quality is not None and quality.rx_loss_pct == 12.5  # 1 lost of 8
+        far_rtp.recv(2048)  # that tick's packet to the far end
 
         # Agent -> far end: one packet per tick, in order, in the trunk's law.
         agent.to_play = [tone, tone]

@@ -12,6 +12,7 @@ import pytest
 from telephony.bridge.rtp import (
     DtmfDetector,
     ReceiveStats,
+    ReorderBuffer,
     RtcpInfo,
     RtpPacket,
     RtpSender,
@@ -540,3 +541,53 @@ def test_parse_rtcp_malformed_is_none(mangle: Callable[[bytes], bytes]) -> None:
     data = _valid_compound()
     assert parse_rtcp(data, our_ssrc=B_SSRC, now_unix=1e9) is not None
     assert parse_rtcp(mangle(data), our_ssrc=B_SSRC, now_unix=1e9) is None
+
+
+# ------------------------------------------------------------------------------ ReorderBuffer
+
+
+def _reorder() -> ReorderBuffer:
+    return ReorderBuffer(wait_s=0.04, max_held=3)
+
+
+def test_reorder_passes_in_order_packets_straight_through() -> None:
+    buf = _reorder()
+    assert [buf.push(seq, bytes([seq]), 0.0) for seq in (5, 6, 7)] == [
+        [b"\x05"],
+        [b"\x06"],
+        [b"\x07"],
+    ]
+    assert (buf.delivered, buf.skipped, buf.dropped) == (3, 0, 0)
+
+
+def test_reorder_puts_an_overtaken_packet_back_and_drops_duplicates() -> None:
+    buf = _reorder()
+    assert buf.push(1, b"1", 0.0) == [b"1"]
+    assert buf.push(3, b"3", 0.0) == []  # 2 is missing: 3 waits
+    assert buf.push(3, b"3", 0.0) == []  # duplicate of a waiting packet
+    assert buf.push(2, b"2", 0.01) == [b"2", b"3"]
+    assert buf.push(2, b"2", 0.02) == []  # its turn has passed
+    assert (buf.delivered, buf.skipped, buf.dropped) == (3, 0, 2)
+
+
+def test_reorder_gives_up_on_a_lost_packet_after_the_wait_or_when_full() -> None:
+    buf = _reorder()
+    buf.push(10, b"a", 0.0)
+    assert buf.push(12, b"c", 1.0) == []
+    assert buf.expire(1.03) == []  # not waited long enough
+    assert buf.expire(1.04) == [b"c"]  # 11 given up
+    assert buf.push(11, b"b", 1.05) == []  # too late now
+    for seq in (14, 15, 16):
+        assert buf.push(seq, b"x", 2.0) == []
+    assert buf.push(17, b"y", 2.0) == [b"x", b"x", b"x", b"y"]  # a fourth waiter: 13 given up
+    assert (buf.delivered, buf.skipped, buf.dropped) == (6, 2, 1)
+
+
+def test_reorder_across_the_16_bit_wrap_and_after_a_restart() -> None:
+    buf = _reorder()
+    assert buf.push(65535, b"a", 0.0) == [b"a"]
+    assert buf.push(1, b"c", 0.0) == []
+    assert buf.push(0, b"b", 0.0) == [b"b", b"c"]
+    buf.push(3, b"w", 0.0)  # waits for 2
+    assert buf.push(40000, b"n", 0.0) == [b"w", b"n"]  # a restart: the waiter goes out first
+    assert buf.push(40001, b"m", 0.0) == [b"m"]

@@ -359,6 +359,82 @@ class ReceiveStats:
         )
 
 
+class ReorderBuffer:
+    """Puts a stream's packets back in sequence order, waiting a little for a missing one.
+
+    In-order packets pass straight through (no delay). A gap holds the packets after it until the
+    missing one arrives (mobile networks reorder within tens of ms), until ``wait_s`` has passed
+    since the oldest held packet arrived, or until ``max_held`` packets wait; then the gap is
+    given up as lost and the held packets go out in order. Duplicates and packets older than the
+    ones already passed on are dropped.
+    """
+
+    def __init__(self, *, wait_s: float, max_held: int) -> None:
+        self._wait_s = wait_s
+        self._max_held = max_held
+        self._next: int | None = None  # the sequence number to pass on next
+        self._held: dict[int, tuple[float, bytes]] = {}
+        self.delivered = 0  # packets passed on
+        self.skipped = 0  # sequence numbers given up as lost
+        self.dropped = 0  # duplicates and packets that came after their turn
+
+    def push(self, seq: int, payload: bytes, now: float) -> list[bytes]:
+        """The payloads ready to pass on, in order (often just this one)."""
+        nxt = self._next
+        if nxt is None:
+            nxt = self._next = seq
+        ahead = (seq - nxt) % _SEQ_MOD
+        out: list[bytes] = []
+        if _MAX_DROPOUT < ahead < _SEQ_MOD - _MAX_DROPOUT:
+            # The sender restarted its sequence: pass on what waits, then follow the new one.
+            waiting = sorted(self._held, key=lambda s: (s - nxt) % _SEQ_MOD)
+            out = [self._held[s][1] for s in waiting]
+            self.delivered += len(out)
+            self._held.clear()
+            self._next = seq
+            ahead = 0
+        elif ahead >= _SEQ_MOD // 2:
+            self.dropped += 1  # its turn has passed: delivered, or given up as lost
+            return out
+        if ahead == 0:
+            out.append(payload)
+            self.delivered += 1
+            self._next = (seq + 1) % _SEQ_MOD
+            if self._held:
+                out.extend(self._release())
+            return out
+        if seq in self._held:
+            self.dropped += 1
+            return out
+        self._held[seq] = (now, payload)
+        if len(self._held) > self._max_held:
+            out.extend(self._skip_gap())
+        return out
+
+    def expire(self, now: float) -> list[bytes]:
+        """Give up on a gap whose later packets have waited ``wait_s``: call it periodically."""
+        if self._held and now - min(at for at, _ in self._held.values()) >= self._wait_s:
+            return self._skip_gap()
+        return []
+
+    def _skip_gap(self) -> list[bytes]:
+        nxt = self._next if self._next is not None else 0
+        first = min(self._held, key=lambda s: (s - nxt) % _SEQ_MOD)
+        self.skipped += (first - nxt) % _SEQ_MOD
+        self._next = first
+        return self._release()
+
+    def _release(self) -> list[bytes]:
+        out: list[bytes] = []
+        nxt = self._next
+        while nxt in self._held:
+            out.append(self._held.pop(nxt)[1])
+            nxt = (nxt + 1) % _SEQ_MOD
+        self._next = nxt
+        self.delivered += len(out)
+        return out
+
+
 # ------------------------------------------------------------------------------- RFC 4733 DTMF
 
 
