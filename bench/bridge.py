@@ -107,10 +107,11 @@ LEGEND = """\
 What each figure is (all times CLOCK_MONOTONIC, one clock for every process of the machine):
   callee -> agent   callee A's conference clock tick that sends the first frame of a burst of its
                     tone as RTP (its sidecar) -> the agent receives the media message carrying it:
-                    the engine's jitter buffer and clock tick, the tap, the bridge, the WebSocket.
+                    the RTP relay and the WebSocket (with ENGINE_BRIDGE_MEDIA=tap: the engine's
+                    jitter buffer and clock tick and the tap as well).
   agent -> callee   the agent's ws.send of 100 ms of tone after silence -> callee A plays its first
                     sample (WAV offset mapped to time by the sidecar's clock ticks): the bridge, the
-                    engine's clock tick, the network, and callee A's own jitter buffer and playout
+                    relay's 20 ms tick, the network, and callee A's own jitter buffer and playout
                     (phase 1 and "callee playout" show that last part alone).
   agent -> wire     the same sends -> the engine's first RTP packet of the burst (capture on lo).
   barge-in          the agent's ws.send of `clear` while 2 s of tone is queued -> the tone stops in

@@ -212,6 +212,23 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         assert report[1] == 200  # SR
         assert rtp.parse_rtcp(report, our_ssrc=7, now_unix=time.time()) is not None
         assert struct.unpack_from("!I", report, 28)[0] == 7  # the report block is about ssrc 7
+
+        # The far end's receiver report on our SR gives the call's round trip.
+        ours = packets[0]
+        assert ours is not None
+        heard = rtp.ReceiveStats()
+        heard.update_ssrc(ours.ssrc)
+        heard.update(ours.seq, ours.timestamp, time.monotonic())
+        reply = rtp.build_rtcp_report(
+            ssrc=7, now_unix=time.time(), sender=None, stats=heard,
+            last_sr_middle32=struct.unpack_from("!I", report, 10)[0],
+            last_sr_arrival_unix=time.time(), cname="far",
+        )  # fmt: skip
+        time.sleep(0.03)  # the reply's way back
+        far_rtcp.sendto(reply, ("127.0.0.1", relay.port + 1))
+        assert _wait(lambda: (q := relay.quality()) is not None and q.rtt_ms is not None)
+        quality = relay.quality()
+        assert quality is not None and quality.rtt_ms is not None and 25 < quality.rtt_ms < 500
     finally:
         loop.run(relay.stop, loop.loop)
         loop.close()

@@ -165,8 +165,8 @@ class RtpRelay:
         self._drain_stale()
         self._agent = agent
         self.set_remote(remote)
-        loop.add_reader(self._rtp.fileno(), self._read_rtp)
-        loop.add_reader(self._rtcp.fileno(), self._read_rtcp)
+        loop.add_reader(self._rtp.fileno(), self._read, self._rtp, self._on_rtp)
+        loop.add_reader(self._rtcp.fileno(), self._read, self._rtcp, self._on_rtcp)
         self._next_rtcp = time.monotonic() + RTCP_EVERY_S
 
     def set_remote(self, remote: RemoteMedia) -> None:
@@ -221,17 +221,18 @@ class RtpRelay:
         # Early media queued before the answer is not for the agent.
         while True:
             try:
-                self._rtp.recvfrom(MAX_DATAGRAM)
+                self._rtp.recv(MAX_DATAGRAM)
             except OSError:
                 return
 
-    def _read_rtp(self) -> None:
+    @staticmethod
+    def _read(sock: socket.socket, handle: Callable[[bytes], None]) -> None:
         for _ in range(MAX_READS_PER_WAKE):
             try:
-                data, _addr = self._rtp.recvfrom(MAX_DATAGRAM)
+                data = sock.recv(MAX_DATAGRAM)
             except OSError:
                 return
-            self._on_rtp(data)
+            handle(data)
 
     def _on_rtp(self, data: bytes) -> None:
         packet = rtp.parse_rtp(data)
@@ -266,24 +267,19 @@ class RtpRelay:
             agent.deliver_call_audio(bytes(partial[start : start + FRAME_PCM_BYTES]))
         del partial[:whole]
 
-    def _read_rtcp(self) -> None:
-        for _ in range(MAX_READS_PER_WAKE):
-            try:
-                data, _addr = self._rtcp.recvfrom(MAX_DATAGRAM)
-            except OSError:
-                return
-            sender = self._sender
-            if sender is None:
-                continue
-            info = rtp.parse_rtcp(data, our_ssrc=sender.ssrc, now_unix=time.time())
-            if info is None:
-                continue
-            if info.sr_middle32 is not None:
-                self._peer_sr_middle32 = info.sr_middle32
-                self._peer_sr_at = time.time()
-            if info.rtt_s is not None:
-                self._rtt_sum += info.rtt_s
-                self._rtt_n += 1
+    def _on_rtcp(self, data: bytes) -> None:
+        sender = self._sender
+        if sender is None:
+            return
+        info = rtp.parse_rtcp(data, our_ssrc=sender.ssrc, now_unix=time.time())
+        if info is None:
+            return
+        if info.sr_middle32 is not None:
+            self._peer_sr_middle32 = info.sr_middle32
+            self._peer_sr_at = time.time()
+        if info.rtt_s is not None:
+            self._rtt_sum += info.rtt_s
+            self._rtt_n += 1
 
     def _send_rtcp(self) -> None:
         remote, sender = self._remote, self._sender
