@@ -118,8 +118,8 @@ ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
 ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", ENGINE_SIP_HOST)
 ENGINE_REST_PORT = env_int("ENGINE_REST_PORT", 0, minimum=0)
 # How a call with an agent carries its audio: "relay" (the bridge's own RTP relay; pjsua only
-# signals) or "tap" (pjsua's media, jitter buffer and an AudioMediaPort per call: ~14 ms more
-# latency to the agent and ~5-10% more CPU per call, measured with bench/bridge.py).
+# signals) or "tap" (pjsua's media, jitter buffer and an AudioMediaPort per call: ~13 ms more
+# latency to the agent for about the same CPU per call, measured with bench/bridge.py).
 ENGINE_BRIDGE_MEDIA = env_str("ENGINE_BRIDGE_MEDIA", "relay")
 if ENGINE_BRIDGE_MEDIA not in {"relay", "tap"}:
     raise SettingError(f"ENGINE_BRIDGE_MEDIA={ENGINE_BRIDGE_MEDIA!r}: use relay or tap")
