@@ -232,3 +232,43 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
     finally:
         loop.run(relay.stop, loop.loop)
         loop.close()
+
+
+def test_relay_takes_audio_only_from_the_far_end_and_follows_it_behind_nat(
+    far_end: tuple[socket.socket, socket.socket],
+) -> None:
+    far_rtp, far_rtcp = far_end
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.settimeout(1)
+    relay = _relay([])
+    agent = Agent()
+    loop = Loop()
+    relay_addr = ("127.0.0.1", relay.port)
+
+    def packet(seq: int) -> bytes:
+        return rtp.build_rtp(payload_type=PCMU, seq=seq, timestamp=seq * 160, ssrc=9,
+                             payload=bytes(160))  # fmt: skip
+
+    try:
+        # The SDP names far_rtp; `other` stands for a far end behind NAT sending from elsewhere.
+        loop.run(relay.start, loop.loop, agent,
+                 RemoteMedia(far_rtp.getsockname(), far_rtcp.getsockname(), PCMU))  # fmt: skip
+        for seq in range(1, 5):
+            other.sendto(packet(seq), relay_addr)
+        time.sleep(0.1)
+        assert agent.heard == []  # four packets from an address the SDP did not name
+        other.sendto(packet(5), relay_addr)
+        assert _wait(lambda: len(agent.heard) == 1)  # the fifth in a row: followed
+        loop.run(relay.tick, time.monotonic())
+        assert rtp.parse_rtp(other.recv(2048)) is not None  # and our RTP goes there now
+        # Once the peer is known, another source cannot slip audio in.
+        for seq in range(100, 110):
+            far_rtp.sendto(packet(seq), relay_addr)
+        time.sleep(0.1)
+        assert len(agent.heard) == 1
+        assert relay.ignored_packets >= 14
+    finally:
+        loop.run(relay.stop, loop.loop)
+        loop.close()
+        other.close()

@@ -10,9 +10,10 @@ Why: with a pjsua2 AudioMediaPort tap a frame costs two SWIG director callbacks 
 pjmedia's clock thread, pjsua's jitter buffer and a GIL hand-off to the loop; here it costs one
 recvfrom, one sendto and the JSON, all on one thread. Measured with bench/bridge.py on 2 cores:
 callee->agent p50 1.3 ms against 13-16 ms, for about the same CPU per call (median 56 bridged
-calls per core against 53-62, both with the picows client on uvloop). What pjsua's stream did for such calls is done here: receive
-statistics (RFC 3550 loss and jitter), RTCP reports (for the round trip), RFC 4733 key presses,
-A-law or mu-law.
+calls per core against 53-62, both with the picows client on uvloop). What pjsua's stream did
+for such calls is done here: receive statistics (RFC 3550 loss and jitter), RTCP reports (for
+the round trip), RFC 4733 key presses, A-law or mu-law, and symmetric RTP (a far end behind NAT
+is followed to the address it sends from).
 
 The far end's packets are forwarded as they come, as Twilio does for Media Streams: no
 jitter-buffer delay on the way to the agent (its speech recognition does not play audio out).
@@ -45,6 +46,11 @@ RTCP_EVERY_S = 5.0  # RFC 3550's minimum report interval
 # networks reorder within tens of ms), or until this many wait; then it counts as lost.
 REORDER_WAIT_S = 0.04
 REORDER_MAX_HELD = 4
+# Symmetric RTP: a far end behind NAT sends from another address than its SDP names. Its media
+# is followed there after this many packets in a row from one new address, as long as nothing
+# came from the SDP's address (once that address has sent, packets from elsewhere are dropped:
+# nobody else gets to put audio into the agent's ears).
+LATCH_AFTER_PACKETS = 5
 MAX_DATAGRAM = 2048
 # A packet burst larger than this in one readiness callback is left for the next one, so one
 # flooded call cannot hold the loop that carries the other calls.
@@ -142,6 +148,10 @@ class RtpRelay:
         self._cname = cname
         self.port: int = rtp_sock.getsockname()[1]
         self._remote: RemoteMedia | None = None
+        self._peer: tuple[str, int] | None = None  # where audio is accepted from and sent to
+        self._peer_heard = False
+        self._candidate: tuple[str, int] | None = None
+        self._candidate_packets = 0
         self._agent: AgentAudio | None = None
         self._stats = rtp.ReceiveStats()  # RFC 3550 jitter and the RTCP report block
         self._order = rtp.ReorderBuffer(wait_s=REORDER_WAIT_S, max_held=REORDER_MAX_HELD)
@@ -177,6 +187,10 @@ class RtpRelay:
         else:
             self._decode, self._encode = audioop.ulaw2lin, audioop.lin2ulaw
         self._silence = self._encode(_SILENCE_PCM, 2)
+        if self._remote is None or self._remote.rtp != remote.rtp:
+            # A new address (a re-INVITE may repeat the old one: keep what was learnt then).
+            self._peer, self._peer_heard = remote.rtp, False
+            self._candidate, self._candidate_packets = None, 0
         self._remote = remote
 
     def stop(self, loop: Any) -> None:
@@ -210,7 +224,7 @@ class RtpRelay:
         pcm = agent.next_agent_audio()
         payload = self._silence if pcm == _SILENCE_PCM else self._encode(pcm, 2)
         try:
-            self._rtp.sendto(sender.packet(payload), remote.rtp)
+            self._rtp.sendto(sender.packet(payload), self._peer or remote.rtp)
         except OSError:
             pass  # a full buffer or an unreachable port: the next frame tries again
         if now >= self._next_rtcp:
@@ -226,18 +240,18 @@ class RtpRelay:
                 return
 
     @staticmethod
-    def _read(sock: socket.socket, handle: Callable[[bytes], None]) -> None:
+    def _read(sock: socket.socket, handle: Callable[[bytes, Any], None]) -> None:
         for _ in range(MAX_READS_PER_WAKE):
             try:
-                data = sock.recv(MAX_DATAGRAM)
+                data, source = sock.recvfrom(MAX_DATAGRAM)
             except OSError:
                 return
-            handle(data)
+            handle(data, source)
 
-    def _on_rtp(self, data: bytes) -> None:
+    def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
         packet = rtp.parse_rtp(data)
         remote, agent = self._remote, self._agent
-        if packet is None or remote is None or agent is None:
+        if packet is None or remote is None or agent is None or not self._from_peer(source):
             self.ignored_packets += 1
             return
         if packet.payload_type == remote.payload_type:
@@ -267,7 +281,24 @@ class RtpRelay:
             agent.deliver_call_audio(bytes(partial[start : start + FRAME_PCM_BYTES]))
         del partial[:whole]
 
-    def _on_rtcp(self, data: bytes) -> None:
+    def _from_peer(self, source: tuple[str, int]) -> bool:
+        if source == self._peer:
+            self._peer_heard = True
+            return True
+        if self._peer_heard:
+            return False
+        if source == self._candidate:
+            self._candidate_packets += 1
+        else:
+            self._candidate, self._candidate_packets = source, 1
+        if self._candidate_packets < LATCH_AFTER_PACKETS:
+            return False
+        logger.info("RTP relay %s: the far end sends from %s:%s, not %s:%s; following it",
+                    self.port, *source, *(self._peer or ("?", 0)))  # fmt: skip
+        self._peer, self._peer_heard = source, True
+        return True
+
+    def _on_rtcp(self, data: bytes, _source: object) -> None:
         sender = self._sender
         if sender is None:
             return
