@@ -9,7 +9,7 @@ messages; the agent's audio goes back out as RTP paced by the runner's 20 ms tic
 Why: with a pjsua2 AudioMediaPort tap a frame costs two SWIG director callbacks per 20 ms on
 pjmedia's clock thread, pjsua's jitter buffer and a GIL hand-off to the loop; here it costs one
 recvfrom, one sendto and the JSON, all on one thread. Measured with bench/bridge.py on 2 cores:
-callee->agent p50 1.3 ms against 13-16 ms, for about the same CPU per call (median 56 bridged
+callee->agent p50 1.3 ms against 13-16 ms, for about the same CPU per call (median 57 bridged
 calls per core against 53-62, both with the picows client on uvloop). What pjsua's stream did
 for such calls is done here: receive statistics (RFC 3550 loss and jitter), RTCP reports (for
 the round trip), RFC 4733 key presses, A-law or mu-law, and symmetric RTP (a far end behind NAT
