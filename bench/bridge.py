@@ -50,7 +50,7 @@ import threading
 import time
 import warnings
 import wave
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -64,6 +64,7 @@ from bench.engine import (  # noqa: E402
     Sipp,
     _bound_udp_ports,
     _pids_named,
+    wait_until,
     write_hold_pcap,
 )
 from bench.setup_django import setup_django  # noqa: E402
@@ -175,15 +176,6 @@ class OnsetDetector:
         onset = self.quiet_run >= QUIET_BEFORE_ONSET
         self.quiet_run = 0
         return onset
-
-
-def wait_until(pred: Callable[[], bool], *, timeout: float, every: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(every)
-    return bool(pred())
 
 
 def latest_before(times: Iterable[float], t: float) -> float | None:
@@ -941,7 +933,7 @@ def run_direct_baseline(callee_port: int, record_dir: Path, workdir: Path) -> La
         peer.join(5)
     if done.returncode != 0:
         print(f"baseline call: sipp exited {done.returncode} (see {workdir})")
-    wait_until(lambda: any(_ended(p) for p in record_dir.glob("*.json")), timeout=5)
+    wait_until(lambda: any(_ended(p) for p in record_dir.glob("*.json")), timeout=5, every=0.1)
     recordings = load_recordings(record_dir)
     out = Latencies()
     rec = recordings.get("5550")

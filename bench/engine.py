@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -401,7 +402,7 @@ def pick_base_port(processes: int) -> int:
     raise SystemExit("no free port range for the engine pool")
 
 
-def wait_until(pred: Any, *, timeout: float, every: float = 0.2) -> bool:
+def wait_until(pred: Callable[[], bool], *, timeout: float, every: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():

@@ -1,4 +1,4 @@
-"""G.711 mu-law <-> 16-bit little-endian PCM at 8 kHz, in 20 ms frames."""
+"""G.711 (mu-law, A-law) <-> 16-bit little-endian PCM at 8 kHz, in 20 ms frames."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def pcm16_to_ulaw(pcm: bytes) -> bytes:
 
 def ulaw_to_pcm16(ulaw: bytes) -> bytes:
     return audioop.ulaw2lin(ulaw, SAMPLE_WIDTH)
+
+
+def pcm16_to_alaw(pcm: bytes) -> bytes:
+    return audioop.lin2alaw(pcm, SAMPLE_WIDTH)
+
+
+def alaw_to_pcm16(alaw: bytes) -> bytes:
+    return audioop.alaw2lin(alaw, SAMPLE_WIDTH)
 
 
 def silence_pcm(frame_bytes: int = PCM_FRAME_BYTES) -> bytes:

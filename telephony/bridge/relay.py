@@ -27,17 +27,20 @@ import logging
 import re
 import socket
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from telephony.bridge import rtp
+from telephony.bridge.audio import (
+    PCM_FRAME_BYTES,
+    alaw_to_pcm16,
+    pcm16_to_alaw,
+    pcm16_to_ulaw,
+    silence_pcm,
+    ulaw_to_pcm16,
+)
 from telephony.engine.quality import MediaQuality, media_quality
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # see telephony/bridge/audio.py
-    import audioop
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +59,7 @@ MAX_DATAGRAM = 2048
 # flooded call cannot hold the loop that carries the other calls.
 MAX_READS_PER_WAKE = 32
 PCMU, PCMA = 0, 8
-FRAME_PCM_BYTES = 320  # 20 ms of 16-bit PCM at 8 kHz
-_SILENCE_PCM = bytes(FRAME_PCM_BYTES)
+_SILENCE_PCM = silence_pcm()
 
 
 class AgentAudio(Protocol):
@@ -157,8 +159,8 @@ class RtpRelay:
         self._order = rtp.ReorderBuffer(wait_s=REORDER_WAIT_S, max_held=REORDER_MAX_HELD)
         self._dtmf = rtp.DtmfDetector()
         self._sender: rtp.RtpSender | None = None
-        self._decode: Callable[[bytes, int], bytes] = audioop.ulaw2lin
-        self._encode: Callable[[bytes, int], bytes] = audioop.lin2ulaw
+        self._decode: Callable[[bytes], bytes] = ulaw_to_pcm16
+        self._encode: Callable[[bytes], bytes] = pcm16_to_ulaw
         self._silence = b""
         self._partial = bytearray()  # received audio short of a whole 20 ms frame
         self._peer_sr_middle32 = 0
@@ -183,10 +185,10 @@ class RtpRelay:
         if self._sender is None or self._sender.payload_type != remote.payload_type:
             self._sender = rtp.RtpSender(remote.payload_type)
         if remote.payload_type == PCMA:
-            self._decode, self._encode = audioop.alaw2lin, audioop.lin2alaw
+            self._decode, self._encode = alaw_to_pcm16, pcm16_to_alaw
         else:
-            self._decode, self._encode = audioop.ulaw2lin, audioop.lin2ulaw
-        self._silence = self._encode(_SILENCE_PCM, 2)
+            self._decode, self._encode = ulaw_to_pcm16, pcm16_to_ulaw
+        self._silence = self._encode(_SILENCE_PCM)
         if self._remote is None or self._remote.rtp != remote.rtp:
             # A new address (a re-INVITE may repeat the old one: keep what was learnt then).
             self._peer, self._peer_heard = remote.rtp, False
@@ -220,9 +222,9 @@ class RtpRelay:
         if agent is None or remote is None or sender is None:
             return
         for payload in self._order.expire(now):
-            self._deliver(agent, self._decode(payload, 2))
+            self._deliver(agent, self._decode(payload))
         pcm = agent.next_agent_audio()
-        payload = self._silence if pcm == _SILENCE_PCM else self._encode(pcm, 2)
+        payload = self._silence if pcm == _SILENCE_PCM else self._encode(pcm)
         try:
             self._rtp.sendto(sender.packet(payload), self._peer or remote.rtp)
         except OSError:
@@ -259,7 +261,7 @@ class RtpRelay:
             self._stats.update_ssrc(packet.ssrc)
             self._stats.update(packet.seq, packet.timestamp, now)
             for payload in self._order.push(packet.seq, packet.payload, now):
-                self._deliver(agent, self._decode(payload, 2))
+                self._deliver(agent, self._decode(payload))
         elif packet.payload_type >= 96:
             # The only dynamic payload type we offer is telephone-event (RFC 4733).
             digit = self._dtmf.feed(packet.timestamp, packet.payload)
@@ -271,14 +273,14 @@ class RtpRelay:
     def _deliver(self, agent: AgentAudio, pcm: bytes) -> None:
         # Agents get 20 ms frames, as from Twilio, whatever the far end's packet time (30 ms
         # packets are common on trunks).
-        if len(pcm) == FRAME_PCM_BYTES and not self._partial:
+        if len(pcm) == PCM_FRAME_BYTES and not self._partial:
             agent.deliver_call_audio(pcm)
             return
         partial = self._partial
         partial += pcm
-        whole = len(partial) - len(partial) % FRAME_PCM_BYTES
-        for start in range(0, whole, FRAME_PCM_BYTES):
-            agent.deliver_call_audio(bytes(partial[start : start + FRAME_PCM_BYTES]))
+        whole = len(partial) - len(partial) % PCM_FRAME_BYTES
+        for start in range(0, whole, PCM_FRAME_BYTES):
+            agent.deliver_call_audio(bytes(partial[start : start + PCM_FRAME_BYTES]))
         del partial[:whole]
 
     def _from_peer(self, source: tuple[str, int]) -> bool:

@@ -129,8 +129,9 @@ class BridgeSession:
 
     def on_call_audio(self, pcm: bytes) -> None:
         """Media thread: 20 ms of callee PCM (16-bit LE, 8 kHz). Cheap and never blocks."""
-        if not self._queue_call_audio(pcm):
+        if self._ended or self._close_requested:
             return
+        self._queue_call_audio(*self._call_audio(pcm))
         # One pending wake-up is enough: _wake clears the flag before the loop drains the deque,
         # so a frame appended after the drain started always schedules a fresh wake-up.
         if not self._wake_scheduled:
@@ -140,27 +141,26 @@ class BridgeSession:
     def deliver_call_audio(self, pcm: bytes) -> None:
         """Loop thread (the RTP relay): as on_call_audio, but sent at once when the socket is
         open and nothing is queued before it: no queue, no wake-up, no task switch."""
-        send = self._send_now
-        if send is not None and not self._to_agent and not self._control:
-            if self._ended or self._close_requested:
-                return
-            timestamp = int((time.monotonic() - self._t0) * 1000)
-            if send(self._media_text(self._wire.media_payload_from_pcm(pcm), timestamp)):
-                self.frames_to_agent += 1
-            else:
-                self.frames_dropped += 1
-            return
-        if self._queue_call_audio(pcm):
-            self._wakeup.set()
-
-    def _queue_call_audio(self, pcm: bytes) -> bool:
         if self._ended or self._close_requested:
-            return False
-        timestamp = int((time.monotonic() - self._t0) * 1000)
+            return
+        payload, timestamp = self._call_audio(pcm)
+        send = self._send_now
+        if send is None or self._to_agent or self._control:
+            self._queue_call_audio(payload, timestamp)
+            self._wakeup.set()
+        elif send(self._media_text(payload, timestamp)):
+            self.frames_to_agent += 1
+        else:
+            self.frames_dropped += 1
+
+    def _call_audio(self, pcm: bytes) -> tuple[bytes, int]:
+        """The frame's media payload and its timestamp (ms since the stream started)."""
+        return self._wire.media_payload_from_pcm(pcm), int((time.monotonic() - self._t0) * 1000)
+
+    def _queue_call_audio(self, payload: bytes, timestamp: int) -> None:
         if len(self._to_agent) == MAX_PENDING_FRAMES_TO_AGENT:
             self.frames_dropped += 1
-        self._to_agent.append((self._wire.media_payload_from_pcm(pcm), timestamp))
-        return True
+        self._to_agent.append((payload, timestamp))
 
     def next_agent_audio(self) -> bytes:
         """Media thread: the next 320 bytes of agent PCM to play, or silence."""

@@ -119,7 +119,7 @@ async def _run(session: BridgeSession, url: str, open_timeout: float) -> str | N
     try:
         for text in session.start_messages():
             transport.send(WSMsgType.TEXT, text.encode())
-        session.mark_connected(lambda text: _send_media(transport, session, text))
+        session.mark_connected(lambda text: _send_media(transport, text))
         assert isinstance(listener, _AgentListener)
         return await _exchange(transport, listener, session)
     finally:
@@ -128,7 +128,7 @@ async def _run(session: BridgeSession, url: str, open_timeout: float) -> str | N
             transport.disconnect()
 
 
-def _send_media(transport: WSTransport, session: BridgeSession, text: str) -> bool:
+def _send_media(transport: WSTransport, text: str) -> bool:
     """Send a media message now, or drop it (False) when the agent has stopped reading."""
     if transport.underlying_transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
         return False
