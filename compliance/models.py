@@ -26,6 +26,8 @@ class Sender(models.Model):
     dlt_entity_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     sector = models.CharField(max_length=16, choices=Sector.choices, default=Sector.OTHER)
+    # A sender with call history is archived, never deleted: the history must keep its sender.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.dlt_entity_id})"
@@ -55,6 +57,9 @@ class RegistryVersion(models.Model):
     rejected = models.PositiveBigIntegerField(default=0)
     entries = models.PositiveBigIntegerField(default=0)  # rows in force in this version
 
+    class Meta:
+        permissions = [("load_registry", "Can load a registry file")]
+
     def __str__(self) -> str:
         return f"registry v{self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
 
@@ -80,6 +85,7 @@ class Consent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [("revoke_consent", "Can revoke a consent")]
         indexes = [models.Index(fields=["number", "sender", "scope"])]
         constraints = [
             models.UniqueConstraint(
@@ -98,6 +104,9 @@ class Suppression(models.Model):
     sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.CASCADE)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("lift_suppression", "Can lift a suppression")]
 
     def __str__(self) -> str:
         return f"{self.number} suppressed ({self.reason or 'no reason'})"
@@ -129,8 +138,23 @@ class AuditEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "audit entries"
+        permissions = [("export_auditentry", "Can export the audit log")]
         ordering = ["id"]
         indexes = [models.Index(fields=["number", "sender_dlt_id", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} {self.number}"
+
+
+class Erasure(models.Model):
+    """One erasure of a person's number (DPDP Act 2023, s.12): who asked for it and what it
+    removed. Keeps only the keyed token of the number, never the number."""
+
+    number_token = models.CharField(max_length=64, db_index=True)
+    requested_by = models.CharField(max_length=150)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    counts = models.JSONField(default=dict, blank=True)  # rows changed, per table
+
+    def __str__(self) -> str:
+        return f"erasure #{self.pk} ({self.created_at:%Y-%m-%d})"
