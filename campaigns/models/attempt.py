@@ -31,8 +31,11 @@ class Disposition(models.TextChoices):
 
 
 class CallAttempt(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts")
+    # PROTECT: call history outlives nothing it belongs to. Deleting a campaign, contact, contact
+    # list or trunk that has attempts is refused; archive the campaign instead. (Contacts and
+    # lists still cascade from their campaign: without attempts they are no history.)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="attempts")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="call_attempts")
     attempt_number = models.PositiveSmallIntegerField()
     number = models.CharField(max_length=20)
     status = models.CharField(
@@ -45,7 +48,7 @@ class CallAttempt(models.Model):
     engine = models.ForeignKey(EngineProcess, null=True, blank=True, on_delete=models.SET_NULL)
     taken_at = models.DateTimeField(null=True, blank=True)  # an engine took it (setup starts)
     trunk = models.ForeignKey(
-        "campaigns.Trunk", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "campaigns.Trunk", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )  # the trunk that carried it (the campaign's, or its fallback)
     cli = models.CharField(max_length=20, blank=True)
     reasons = models.JSONField(default=list, blank=True)  # compliance block reasons

@@ -84,6 +84,16 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A campaign with call history is archived, never deleted (its attempts PROTECT it).
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        permissions = [
+            ("scrub_campaign", "Can run a campaign's pre-flight scrub"),
+            ("start_campaign", "Can schedule, start and resume a campaign"),
+            ("pause_campaign", "Can pause and stop a campaign"),
+            ("archive_campaign", "Can archive a campaign"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -36,6 +36,12 @@ class CallerId(models.Model):
     daily_max = models.PositiveIntegerField(
         null=True, blank=True, help_text="calls per day from this caller ID (carrier limits)"
     )
+    # Archived instead of deleted once it has history (a campaign out of draft, a call): the
+    # dialer never presents an archived number, whatever `active` says.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        permissions = [("archive_callerid", "Can archive a caller ID")]
 
     def __str__(self) -> str:
         return self.number
