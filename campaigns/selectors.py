@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from campaigns.models import CallAttempt, Contact
+from campaigns.models import CallAttempt, CallerId, Campaign, CampaignStatus, Contact, Trunk
 
 
 def campaign_disposition_counts(*, campaign_id: int) -> dict[str, int]:
@@ -20,3 +20,20 @@ def campaign_disposition_counts(*, campaign_id: int) -> dict[str, int]:
 def campaign_contact_counts(*, campaign_id: int) -> dict[str, int]:
     rows = Contact.objects.filter(campaign_id=campaign_id).values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+# -- call history: what has it is archived, never deleted ----------------------------------------
+def campaign_has_history(*, campaign: Campaign) -> bool:
+    return CallAttempt.objects.filter(campaign_id=campaign.pk).exists()
+
+
+def callerid_has_history(*, caller_id: CallerId) -> bool:
+    """Part of a campaign that left draft (its promised pool), or of one that made calls."""
+    return (
+        caller_id.campaigns.exclude(status=CampaignStatus.DRAFT).exists()
+        or CallAttempt.objects.filter(campaign__caller_ids=caller_id).exists()
+    )
+
+
+def trunk_has_history(*, trunk: Trunk) -> bool:
+    return CallAttempt.objects.filter(trunk_id=trunk.pk).exists()

@@ -187,7 +187,8 @@ def attempt_claim(*, attempt_id: int) -> str | None:
 
 
 def _choose_cli(*, campaign: Campaign, attempt_id: int) -> str:
-    clis = sorted(campaign.caller_ids.filter(active=True).values_list("number", flat=True))
+    usable = campaign.caller_ids.filter(active=True, archived_at=None)
+    clis = sorted(usable.values_list("number", flat=True))
     return clis[attempt_id % len(clis)] if clis else ""
 
 
@@ -214,7 +215,9 @@ def attempt_check(
             cli=cli,
             at=now,
             owned_clis=set(
-                campaign.sender.caller_ids.filter(active=True).values_list("number", flat=True)
+                campaign.sender.caller_ids.filter(active=True, archived_at=None).values_list(
+                    "number", flat=True
+                )
             ),
         )
     except Exception:

@@ -29,11 +29,15 @@ class CampaignStateError(Exception):
 def _transition(
     *, campaign_id: int, allowed_from: tuple[str, ...], to: str, **extra: object
 ) -> None:
-    changed = Campaign.objects.filter(id=campaign_id, status__in=allowed_from).update(
-        status=to, **extra
-    )
+    # An archived campaign is done for good: no transition takes it anywhere.
+    changed = Campaign.objects.filter(
+        id=campaign_id, status__in=allowed_from, archived_at=None
+    ).update(status=to, **extra)
     if changed != 1:
-        current = Campaign.objects.filter(id=campaign_id).values_list("status", flat=True).first()
+        row = Campaign.objects.filter(id=campaign_id).values("status", "archived_at").first()
+        if row is not None and row["archived_at"] is not None:
+            raise CampaignStateError(f"campaign {campaign_id} is archived; make a new campaign")
+        current = row["status"] if row else None
         raise CampaignStateError(
             f"campaign {campaign_id} is {current or 'missing'}; cannot go to {to} "
             f"(only from {', '.join(allowed_from)})"
@@ -44,7 +48,9 @@ def _transition(
 def campaign_start(*, campaign_id: int) -> None:
     """Start dialing a draft campaign. Its contacts become due now."""
     campaign = Campaign.objects.select_for_update().get(id=campaign_id)
-    if not campaign.caller_ids.filter(active=True).exists():
+    if campaign.archived_at is not None:
+        raise CampaignStateError(f"campaign {campaign_id} is archived; make a new campaign")
+    if not campaign.caller_ids.filter(active=True, archived_at=None).exists():
         raise CampaignStateError(f"campaign {campaign_id} has no active caller ID")
     if not campaign.trunk.enabled:
         raise CampaignStateError(f"campaign {campaign_id}: trunk {campaign.trunk} is disabled")

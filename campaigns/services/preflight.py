@@ -14,8 +14,9 @@ from compliance.services import cli_reasons
 
 def _scrub(campaign: Campaign) -> tuple[ScrubResult, dict[str, list[str]]]:
     policy = policy_from_settings()
-    clis = sorted(campaign.caller_ids.filter(active=True).values_list("number", flat=True))
-    owned = set(campaign.sender.caller_ids.filter(active=True).values_list("number", flat=True))
+    usable = {"active": True, "archived_at": None}
+    clis = sorted(campaign.caller_ids.filter(**usable).values_list("number", flat=True))
+    owned = set(campaign.sender.caller_ids.filter(**usable).values_list("number", flat=True))
     cli_issues = {
         cli: reasons
         for cli in clis

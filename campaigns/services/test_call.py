@@ -90,8 +90,10 @@ def test_call_prepare(
     )
     if caller_id.sender_id != sender.pk:
         raise TestCallError(f"caller ID {cli} belongs to another sender ({caller_id.sender})")
+    # One campaign per caller ID too: a campaign's caller IDs are fixed once it left draft
+    # (campaigns.promises), and this one is created stopped.
     campaign, _ = Campaign.objects.get_or_create(
-        name=f"Test calls {sender_dlt_id} {purpose} {trunk.name}",
+        name=f"Test calls {sender_dlt_id} {purpose} {trunk.name} {caller_id.number}",
         sender=sender,
         purpose=purpose,
         trunk=trunk,
