@@ -9,7 +9,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, ManyToManyField, OuterRef, QuerySet, Subquery
+from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,16 +18,26 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from campaigns.admin_history import ArchivedListFilter, KeepsHistoryAdmin, has_model_perm
 from campaigns.models import (
     CallAttempt,
     CallerId,
     Campaign,
+    CampaignStatus,
     Contact,
     ContactList,
     ContactStatus,
     Trunk,
 )
-from campaigns.selectors import campaign_contact_counts, campaign_disposition_counts
+from campaigns.promises import PROMISED_FIELDS
+from campaigns.selectors import (
+    callerid_has_history,
+    campaign_contact_counts,
+    campaign_disposition_counts,
+    campaign_has_history,
+    trunk_has_history,
+)
+from campaigns.services.archive import callerid_archive, campaign_archive
 from campaigns.services.contacts_import import contacts_import
 from campaigns.services.lifecycle import (
     CampaignStateError,
@@ -52,19 +63,44 @@ def _csv_lines(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> Iter
 
 
 @admin.register(Trunk)
-class TrunkAdmin(admin.ModelAdmin):
+class TrunkAdmin(KeepsHistoryAdmin):
     list_display = ("name", "sip_uri", "transport", "max_cps", "max_channels", "enabled")
     list_filter = ("enabled", "transport")
     search_fields = ("name", "sip_uri")
+    history_note = "It has carried calls, so it cannot be deleted: disable it instead."
+
+    def has_history(self, obj: Trunk) -> bool:
+        return trunk_has_history(trunk=obj)
 
 
 @admin.register(CallerId)
-class CallerIdAdmin(admin.ModelAdmin):
-    list_display = ("number", "series", "sender", "trunk", "active")
-    list_filter = ("active", "sender", "trunk")
+class CallerIdAdmin(KeepsHistoryAdmin):
+    list_display = ("number", "series", "sender", "trunk", "active", "archived_at")
+    list_filter = (ArchivedListFilter, "active", "sender", "trunk")
     list_select_related = ("sender", "trunk")
     search_fields = ("number",)
-    readonly_fields = ("series",)
+    readonly_fields = ("series", "archived_at")
+    actions = ("archive_caller_ids",)
+
+    def has_history(self, obj: CallerId) -> bool:
+        return callerid_has_history(caller_id=obj)
+
+    def has_archive_permission(self, request: HttpRequest) -> bool:
+        return has_model_perm(request, self, "archive")
+
+    def has_change_permission(self, request: HttpRequest, obj: CallerId | None = None) -> bool:
+        if obj is not None and obj.archived_at is not None:
+            return False  # archived for good: viewable, never presented again
+        return super().has_change_permission(request, obj)
+
+    @admin.action(
+        description="Archive selected caller IDs (never presented again)", permissions=["archive"]
+    )
+    def archive_caller_ids(self, request: HttpRequest, queryset: QuerySet[CallerId]) -> None:
+        done = sum(
+            callerid_archive(caller_id_id=pk) for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"Archived {done} caller ID(s).", level=messages.SUCCESS)
 
 
 def _count_of(model: type[Contact] | type[CallAttempt], **filters: Any) -> Subquery:
@@ -88,7 +124,7 @@ def _table(counts: dict[str, int], empty: str) -> SafeString:
 
 
 def _lifecycle_action(
-    step: Callable[..., object], verb: str, past: str
+    step: Callable[..., object], verb: str, past: str, permission: str
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Campaign]], None]:
     def action(
         modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]
@@ -107,7 +143,9 @@ def _lifecycle_action(
             )
 
     action.__name__ = f"{step.__name__.removeprefix('campaign_')}_campaigns"
-    return admin.action(description=f"{verb.capitalize()} selected campaigns")(action)
+    return admin.action(
+        description=f"{verb.capitalize()} selected campaigns", permissions=[permission]
+    )(action)
 
 
 class UploadContactsForm(forms.Form):
@@ -120,7 +158,7 @@ class UploadContactsForm(forms.Form):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(KeepsHistoryAdmin):
     list_display = (
         "name",
         "status",
@@ -132,7 +170,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "attempts_total",
         "created_at",
     )
-    list_filter = ("status", "purpose", "sender")
+    list_filter = (ArchivedListFilter, "status", "purpose", "sender")
     list_select_related = ("sender", "trunk")
     search_fields = ("name",)
     filter_horizontal = ("caller_ids",)
@@ -142,19 +180,60 @@ class CampaignAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "archived_at",
         "upload_contacts",
         "contacts_panel",
         "dispositions_panel",
         "preflight_panel",
     )
+    # Each action needs its own permission (Campaign.Meta): campaigns.scrub_campaign,
+    # start_campaign (schedule, start, resume: the ones that lead to dialing), pause_campaign
+    # (pause, stop: the ones that end it), archive_campaign.
     actions = (
-        _lifecycle_action(campaign_preflight, "pre-flight scrub", "scrubbed"),
-        _lifecycle_action(campaign_schedule, "schedule", "scheduled"),
-        _lifecycle_action(campaign_start, "start", "started"),
-        _lifecycle_action(campaign_pause, "pause", "paused"),
-        _lifecycle_action(campaign_resume, "resume", "resumed"),
-        _lifecycle_action(campaign_stop, "stop", "stopped"),
+        _lifecycle_action(campaign_preflight, "pre-flight scrub", "scrubbed", "scrub"),
+        _lifecycle_action(campaign_schedule, "schedule", "scheduled", "start"),
+        _lifecycle_action(campaign_start, "start", "started", "start"),
+        _lifecycle_action(campaign_pause, "pause", "paused", "pause"),
+        _lifecycle_action(campaign_resume, "resume", "resumed", "start"),
+        _lifecycle_action(campaign_stop, "stop", "stopped", "pause"),
+        _lifecycle_action(campaign_archive, "archive", "archived", "archive"),
     )
+
+    def has_scrub_permission(self, request: HttpRequest) -> bool:
+        return has_model_perm(request, self, "scrub")
+
+    def has_start_permission(self, request: HttpRequest) -> bool:
+        return has_model_perm(request, self, "start")
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return has_model_perm(request, self, "pause")
+
+    def has_archive_permission(self, request: HttpRequest) -> bool:
+        return has_model_perm(request, self, "archive")
+
+    def has_history(self, obj: Campaign) -> bool:
+        return campaign_has_history(campaign=obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        if obj is not None and obj.archived_at is not None:
+            return False  # archived for good: viewable, never changed or started again
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Campaign | None = None
+    ) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is None or obj.status == CampaignStatus.DRAFT:
+            return fields
+        # Its promises (campaigns.promises): a forged POST of these fields is ignored.
+        return (*PROMISED_FIELDS, "caller_ids", *fields)
+
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField | None:
+        if db_field.name == "caller_ids":
+            kwargs["queryset"] = CallerId.objects.filter(archived_at=None)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         return (

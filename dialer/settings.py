@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "compliance",
     "campaigns",
     "telephony",
+    "access",
 ]
 
 MIDDLEWARE = [

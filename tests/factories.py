@@ -8,6 +8,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from django.contrib.auth.models import Group, Permission, User
+
+from access.roles import roles_setup
 from campaigns.models import CallAttempt, CallerId, Campaign, Contact, ContactList, Trunk
 from compliance.models import Purpose, Sender
 
@@ -77,3 +80,22 @@ def make_call_attempt(*, contact: Contact | None = None, **overrides: Any) -> Ca
         "attempt_number": contact.call_attempts.count() + 1,
     }
     return CallAttempt.objects.create(contact=contact, **(values | overrides))
+
+
+def make_user(*, role: str | None = None, perms: tuple[str, ...] = (), **overrides: Any) -> User:
+    """A staff user (not a superuser) in the role's group and with the given "app.codename" perms.
+
+    The role's group is brought to the matrix first (access.roles.roles_setup), so a test does not
+    depend on the data migration's groups surviving another test's flush.
+    """
+    values: dict[str, Any] = {"username": f"user{next(_seq)}", "is_staff": True}
+    user = User.objects.create_user(**(values | overrides))
+    if role is not None:
+        roles_setup()
+        user.groups.add(Group.objects.get(name=role))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
