@@ -9,8 +9,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, ManyToManyField, OuterRef, QuerySet, Subquery
-from django.forms import ModelMultipleChoiceField
+from django.db.models import (
+    Count,
+    ForeignKey,
+    IntegerField,
+    ManyToManyField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,7 +26,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from campaigns.admin_history import ArchivedListFilter, KeepsHistoryAdmin, has_model_perm
+from campaigns.admin_history import KeepsHistoryAdmin, has_model_perm
 from campaigns.models import (
     CallAttempt,
     CallerId,
@@ -38,6 +46,7 @@ from campaigns.selectors import (
     trunk_has_history,
 )
 from campaigns.services.archive import callerid_archive, campaign_archive
+from campaigns.services.caller_ids import caller_id_save
 from campaigns.services.contacts_import import contacts_import
 from campaigns.services.lifecycle import (
     CampaignStateError,
@@ -48,6 +57,9 @@ from campaigns.services.lifecycle import (
     campaign_stop,
 )
 from campaigns.services.preflight import campaign_preflight, campaign_preflight_rows
+from compliance.admin import actor_of
+from compliance.models import Sender
+from dialer.admin_filters import ArchivedListFilter
 
 
 class _Echo:
@@ -85,6 +97,9 @@ class CallerIdAdmin(KeepsHistoryAdmin):
     def has_history(self, obj: CallerId) -> bool:
         return callerid_has_history(caller_id=obj)
 
+    def save_model(self, request: HttpRequest, obj: CallerId, form: Any, change: bool) -> None:
+        caller_id_save(caller_id=obj, actor=actor_of(request))
+
     def has_archive_permission(self, request: HttpRequest) -> bool:
         return has_model_perm(request, self, "archive")
 
@@ -97,8 +112,10 @@ class CallerIdAdmin(KeepsHistoryAdmin):
         description="Archive selected caller IDs (never presented again)", permissions=["archive"]
     )
     def archive_caller_ids(self, request: HttpRequest, queryset: QuerySet[CallerId]) -> None:
+        actor = actor_of(request)
         done = sum(
-            callerid_archive(caller_id_id=pk) for pk in queryset.values_list("pk", flat=True)
+            callerid_archive(caller_id_id=pk, actor=actor)
+            for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Archived {done} caller ID(s).", level=messages.SUCCESS)
 
@@ -234,6 +251,13 @@ class CampaignAdmin(KeepsHistoryAdmin):
         if db_field.name == "caller_ids":
             kwargs["queryset"] = CallerId.objects.filter(archived_at=None)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "sender":
+            kwargs["queryset"] = Sender.objects.filter(archived_at=None)  # archived: history only
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         return (

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
 
@@ -15,31 +15,6 @@ def has_model_perm(request: HttpRequest, modeladmin: admin.ModelAdmin, action: s
     asks of has_<action>_permission."""
     opts = modeladmin.opts
     return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
-
-
-class ArchivedListFilter(admin.SimpleListFilter):
-    """Archived objects are hidden unless asked for: "archived: no" is the default."""
-
-    title = "archived"
-    parameter_name = "archived"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("no", "No"), ("yes", "Yes"), ("all", "All")]
-
-    def choices(self, changelist: Any) -> Any:
-        value = self.value() or "no"
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value() or "no"
-        if value == "all":
-            return queryset
-        return queryset.filter(archived_at__isnull=value == "no")
 
 
 class KeepsHistoryAdmin(admin.ModelAdmin):

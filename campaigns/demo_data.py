@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import CallerId, Campaign, Contact, ContactList, Trunk
-from compliance.models import Sender, Suppression
+from compliance.models import Sender
 from compliance.policy import callee_zone
 from compliance.registry import registry_replace
+from compliance.suppressions import suppression_add
 
 DEMO_CONTACTS = [
     ("+919876501230", "Asha"),  # answers
@@ -55,9 +56,10 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
         for number in ("+911401234501", "+911401234502")
     ]
     registry_replace(rows=REGISTRY, as_of=now, source="demo registry")
-    Suppression.objects.get_or_create(
-        number="+919876501243", sender=sender, defaults={"reason": "opted out (demo)"}
-    )
+    suppression_add(
+        number="+919876501243", actor="demo", sender_dlt_id=sender.dlt_entity_id,
+        reason="opted out (demo)",
+    )  # fmt: skip
     campaign = Campaign.objects.create(
         name=f"Demo campaign {now:%Y-%m-%d %H:%M:%S}",
         sender=sender,

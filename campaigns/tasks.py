@@ -8,6 +8,7 @@ from celery import shared_task
 from django.db import transaction
 
 from campaigns.services.dialing import attempt_process, dispatch_due, reap_stale
+from campaigns.services.erasure import retention_apply
 from campaigns.services.lifecycle import campaigns_open_and_close
 
 
@@ -54,3 +55,9 @@ def reap() -> int:
 def schedule() -> int:
     """Open scheduled campaigns whose start time came, close those past their end."""
     return len(campaigns_open_and_close())
+
+
+@shared_task(name="campaigns.retention", queue="dialer", ignore_result=True)
+def retention() -> int:
+    """Erase the contact data of campaigns finished longer ago than DATA_RETENTION_DAYS."""
+    return retention_apply()

@@ -1,24 +1,29 @@
 """Writing the audit log: every decision before the call, every outcome after it, every change
-of the rule values in force.
+of the rule values in force and of compliance data (naming who made it).
 
-The log is a hash chain. An entry's entry_hash is sha256 over a canonical serialisation of its
-fields and prev_hash, the entry_hash of the entry before it (GENESIS_HASH for the first). Its own
-id is covered too, so moving a row to another position breaks it just as editing one does. The
-table refuses UPDATE and DELETE (migration 0003), so every row is inserted once, complete: the id
-is allocated before the INSERT so the hash can cover it. `compliance.verify` walks the chain.
+The log is a keyed hash chain. An entry's entry_hash is an HMAC (keyed with AUDIT_KEY, see
+compliance.keys) over a canonical serialisation of its fields and prev_hash, the entry_hash of
+the entry before it (GENESIS_HASH for the first). Its own id is covered too, so moving a row to
+another position breaks it just as editing one does; being keyed, someone who can write the
+database but does not hold AUDIT_KEY cannot rebuild the chain after an edit. The number is
+covered only through its keyed token: the clear-text `number` column stays outside the MAC so
+an erasure can blank it (the only UPDATE the table's triggers allow). The table refuses every
+other UPDATE and DELETE (migrations 0003 and 0006), so every row is inserted once, complete:
+the id is allocated before the INSERT so the MAC can cover it. `compliance.verify` walks the
+chain; `compliance.anchors` keeps its head outside the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.keys import chain_mac, number_token
 from compliance.models import AuditEntry
 from compliance.services import Decision
 
@@ -26,26 +31,23 @@ GENESIS_HASH = "0" * 64
 # The fields entry_hash covers, in the order they are exported; changing this list (or the
 # serialisation in entry_hash) makes every existing entry fail verification.
 HASHED_FIELDS = (
-    "id", "created_at", "kind", "attempt_id", "campaign_id", "sender_dlt_id", "number",
-    "purpose", "allowed", "reasons", "detail", "prev_hash",
+    "id", "created_at", "kind", "actor", "attempt_id", "campaign_id", "sender_dlt_id",
+    "number_token", "purpose", "allowed", "reasons", "detail", "prev_hash",
 )  # fmt: skip
 # Key of the PostgreSQL advisory lock that puts appenders in line: b"auditlog" as a bigint.
 CHAIN_LOCK_KEY = int.from_bytes(b"auditlog", "big")
-_CHAIN_FIELDS = frozenset({"id", "created_at", "prev_hash", "entry_hash"})
+_CHAIN_FIELDS = frozenset({"id", "created_at", "prev_hash", "entry_hash", "number_token"})
 # The head is the newest entry that has a hash. Rows without one (written before the chain
 # existed, or by something that bypassed audit_append) are linked over; verification reports
 # them. No head at all: the new entry starts the chain from GENESIS_HASH.
-_NEXT_PG = """
-    SELECT nextval(pg_get_serial_sequence('compliance_auditentry', 'id')), (
-        SELECT entry_hash FROM compliance_auditentry WHERE entry_hash <> ''
-        ORDER BY id DESC LIMIT 1)
+_HEAD = """
+    SELECT entry_hash FROM compliance_auditentry WHERE entry_hash <> '' ORDER BY id DESC LIMIT 1
 """
-_NEXT_SQLITE = """
-    SELECT COALESCE(MAX(id), 0) + 1, (
-        SELECT entry_hash FROM compliance_auditentry WHERE entry_hash <> ''
-        ORDER BY id DESC LIMIT 1)
-    FROM compliance_auditentry
+_IDS_PG = """
+    SELECT nextval(pg_get_serial_sequence('compliance_auditentry', 'id'))
+    FROM generate_series(1, %s) ORDER BY 1
 """
+_MAX_ID_SQLITE = "SELECT COALESCE(MAX(id), 0) FROM compliance_auditentry"
 
 
 def audit_decision(
@@ -99,46 +101,73 @@ def audit_policy(*, policy: dict[str, object], previous_hash: str | None) -> Aud
 def audit_append(**fields: Any) -> AuditEntry:
     """Append one entry at the head of the chain: the only way rows enter the audit log.
 
-    Joins the caller's transaction if there is one, without a savepoint: an append that fails
-    must take down whatever depended on it (a call is never placed without its decision logged).
+    `number` (as stored: E.164 for a valid number) is kept in clear and its token computed here;
+    an entry about a number already erased passes `token=` instead. Joins the caller's
+    transaction if there is one, without a savepoint: an append that fails must take down
+    whatever depended on it (a call is never placed without its decision logged).
     """
-    if clash := _CHAIN_FIELDS & fields.keys():
-        raise ValueError(f"audit_append sets {sorted(clash)} itself")
-    # Store exactly what the database will hand back (tuples become lists, keys strings), so the
-    # hash computed now is the one verification recomputes from the row.
-    for name in ("reasons", "detail"):
-        if name in fields:
-            fields[name] = json.loads(json.dumps(fields[name], allow_nan=False))
+    return audit_append_many([fields])[0]
+
+
+def audit_append_many(entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
+    """Append several entries in order, taking the appenders' lock once (bulk imports)."""
+    built: list[AuditEntry] = []
+    for fields in entries:
+        fields = dict(fields)
+        if clash := _CHAIN_FIELDS & fields.keys():
+            raise ValueError(f"audit_append sets {sorted(clash)} itself")
+        token = fields.pop("token", None)
+        fields.setdefault("number", "")
+        fields["number_token"] = token if token is not None else number_token(fields["number"])
+        # Store exactly what the database will hand back (tuples become lists, keys strings), so
+        # the MAC computed now is the one verification recomputes from the row.
+        for name in ("reasons", "detail"):
+            if name in fields:
+                fields[name] = json.loads(json.dumps(fields[name], allow_nan=False))
+        built.append(AuditEntry(**fields))
+    if not built:
+        return built
     with transaction.atomic(savepoint=False):
-        entry_id, prev_hash = _chain_head()
-        entry = AuditEntry(id=entry_id, created_at=timezone.now(), prev_hash=prev_hash, **fields)
-        entry.entry_hash = entry_hash({name: getattr(entry, name) for name in HASHED_FIELDS})
-        # raw: insert the values exactly as given (auto_now_add would replace the hashed time).
-        entry.save_base(raw=True, force_insert=True)
-    return entry
+        ids, prev_hash = _chain_head(len(built))
+        now = timezone.now()
+        for entry_id, entry in zip(ids, built, strict=True):
+            entry.id, entry.created_at, entry.prev_hash = entry_id, now, prev_hash
+            entry.entry_hash = entry_hash({name: getattr(entry, name) for name in HASHED_FIELDS})
+            prev_hash = entry.entry_hash
+        if len(built) == 1:
+            built[0].save_base(raw=True, force_insert=True)
+        else:
+            AuditEntry.objects.bulk_create(built)
+    return built
 
 
-def _chain_head() -> tuple[int, str]:
-    """The id for the new entry and the entry_hash it links to, holding the appenders' lock."""
+def _chain_head(count: int) -> tuple[list[int], str]:
+    """Ids for `count` new entries and the entry_hash the first links to, holding the
+    appenders' lock until the transaction ends."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Held until the transaction ends, so the next appender reads this entry as the head.
-            # A separate statement: under READ COMMITTED the next one then gets a snapshot taken
-            # after the lock was granted, which sees the previous holder's committed row.
+            # Held until the transaction ends, so the next appender reads these entries as the
+            # head. A separate statement: under READ COMMITTED the next one then gets a snapshot
+            # taken after the lock was granted, which sees the previous holder's committed rows.
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-            cursor.execute(_NEXT_PG)
+            cursor.execute(_IDS_PG, [count])
+            ids = [int(row[0]) for row in cursor.fetchall()]
         elif connection.vendor == "sqlite":
             # The transaction began IMMEDIATE (settings), so this connection alone may write now.
-            cursor.execute(_NEXT_SQLITE)
+            cursor.execute(_MAX_ID_SQLITE)
+            top = int(cursor.fetchone()[0])
+            ids = list(range(top + 1, top + 1 + count))
         else:
             # The chain's locking is written for these two databases only.
             raise RuntimeError(f"audit chain: PostgreSQL or SQLite only, not {connection.vendor}")
-        entry_id, last_hash = cursor.fetchone()
-    return int(entry_id), last_hash or GENESIS_HASH
+        cursor.execute(_HEAD)
+        head = cursor.fetchone()
+    return ids, (head[0] if head else GENESIS_HASH)
 
 
 def entry_hash(row: Mapping[str, object]) -> str:
-    """sha256 hex of one entry's HASHED_FIELDS, from a model's values or an exported JSON line.
+    """The keyed MAC (hex) of one entry's HASHED_FIELDS, from a model's values or an exported
+    JSON line (checking an export offline needs AUDIT_KEY).
 
     Canonical form: JSON with sorted keys and no whitespace; created_at as an ISO 8601 UTC string;
     integral floats written as integers (PostgreSQL's jsonb hands back 1e20 as an integer).
@@ -147,7 +176,7 @@ def entry_hash(row: Mapping[str, object]) -> str:
     text = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-    return hashlib.sha256(text.encode()).hexdigest()
+    return chain_mac(text.encode())
 
 
 def iso_utc(at: dt.datetime) -> str:

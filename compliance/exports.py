@@ -15,11 +15,12 @@ from typing import TextIO
 from django.db.models import QuerySet
 
 from compliance.audit import iso_utc
+from compliance.keys import number_token
 from compliance.models import AuditEntry
 
 COLUMNS = [
-    "id", "created_at", "kind", "attempt_id", "campaign_id", "sender_dlt_id", "number",
-    "purpose", "allowed", "reasons", "detail", "prev_hash", "entry_hash",
+    "id", "created_at", "kind", "actor", "attempt_id", "campaign_id", "sender_dlt_id", "number",
+    "number_token", "purpose", "allowed", "reasons", "detail", "prev_hash", "entry_hash",
 ]  # fmt: skip
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _CHUNK_ROWS = 2000  # rows per database round trip, and per piece of a streamed response
@@ -43,7 +44,8 @@ def audit_select(
     if campaign_id is not None:
         entries = entries.filter(campaign_id=campaign_id)
     if number is not None:
-        entries = entries.filter(number=number)
+        # By token: entries about the number stay findable after its clear text was erased.
+        entries = entries.filter(number_token=number_token(number))
     if sender_dlt_id is not None:
         entries = entries.filter(sender_dlt_id=sender_dlt_id)
     return entries

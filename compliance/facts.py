@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 
+from compliance.keys import number_token
 from compliance.registry import RegistryState, number_key
 
 
@@ -19,6 +20,7 @@ from compliance.registry import RegistryState, number_key
 class NumberFacts:
     sender_id: int | None
     suppressed: bool
+    erased: bool  # the number was erased: never called again, whatever the purpose
     prefs: int | None  # registry preference mask; None: no row (or no registry asked for)
     consent: str | None  # reference of a consent valid at the time, for the scope asked
     attempts_today: int  # allowed decisions for this number and sender since local midnight
@@ -38,7 +40,8 @@ def _sql(*, registry_table: str | None, scope: str | None) -> str:
     )
     consent = (
         """(SELECT reference FROM compliance_consent
-            WHERE number = %(number)s AND sender_id = (SELECT id FROM s) AND scope = %(scope)s
+            WHERE number_token = %(token)s AND sender_id = (SELECT id FROM s)
+              AND scope = %(scope)s
               AND given_at <= %(at)s
               AND (expires_at IS NULL OR expires_at > %(at)s)
               AND (revoked_at IS NULL OR revoked_at > %(at)s)
@@ -51,16 +54,18 @@ def _sql(*, registry_table: str | None, scope: str | None) -> str:
         SELECT
           (SELECT id FROM s),
           EXISTS (SELECT 1 FROM compliance_suppression
-                  WHERE number = %(number)s
+                  WHERE number_token = %(token)s AND lifted_at IS NULL
                     AND (sender_id IS NULL OR sender_id = (SELECT id FROM s))),
+          EXISTS (SELECT 1 FROM compliance_suppression
+                  WHERE number_token = %(token)s AND lifted_at IS NULL AND erasure = %(true)s),
           {prefs},
           {consent},
           (SELECT COUNT(*) FROM compliance_auditentry
-            WHERE number = %(number)s AND sender_dlt_id = %(sender)s AND created_at >= %(day)s
-              AND kind = 'decision' AND allowed = %(true)s),
+            WHERE number_token = %(token)s AND sender_dlt_id = %(sender)s
+              AND created_at >= %(day)s AND kind = 'decision' AND allowed = %(true)s),
           (SELECT COUNT(*) FROM compliance_auditentry
-            WHERE number = %(number)s AND sender_dlt_id = %(sender)s AND created_at >= %(day)s
-              AND kind = 'outcome' AND purpose = 'promotional'
+            WHERE number_token = %(token)s AND sender_dlt_id = %(sender)s
+              AND created_at >= %(day)s AND kind = 'outcome' AND purpose = 'promotional'
               AND {disposition} = 'answered')
     """  # noqa: S608 - every value is a parameter; table names are ours
 
@@ -78,7 +83,7 @@ def number_facts(
     ops = connection.ops
     params: dict[str, Any] = {
         "sender": sender_dlt_id,
-        "number": number,
+        "token": number_token(number),
         "key": number_key(number),
         "scope": consent_scope,
         "at": ops.adapt_datetimefield_value(at),
@@ -93,8 +98,9 @@ def number_facts(
     return NumberFacts(
         sender_id=row[0],
         suppressed=bool(row[1]),
-        prefs=None if row[2] is None else int(row[2]),
-        consent=row[3],
-        attempts_today=int(row[4]),
-        answered_promo_today=int(row[5]),
+        erased=bool(row[2]),
+        prefs=None if row[3] is None else int(row[3]),
+        consent=row[4],
+        attempts_today=int(row[5]),
+        answered_promo_today=int(row[6]),
     )

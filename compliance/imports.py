@@ -1,5 +1,6 @@
 """Consent and suppression files. Each file is applied whole or not at all: any bad row rejects
-it, and every bad row is reported with its line number (the header is line 1)."""
+it, and every bad row is reported with its line number (the header is line 1). The writes go
+through the audited services (compliance.consents, compliance.suppressions), naming the actor."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import transaction
-
-from compliance.models import Consent, Sender, Suppression
+from compliance.consents import ConsentData, ConsentError, consent_conflict, consents_apply
+from compliance.models import Consent, Sender
 from compliance.numbers import InvalidNumber, to_e164
+from compliance.suppressions import SuppressionRequest, suppressions_add
 
 CONSENT_COLUMNS = ("number", "sender", "scope", "given_at", "expires_at", "revoked_at", "reference")
 
@@ -22,12 +23,15 @@ class FileReport:
     applied: bool = False
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # already there, exactly so
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         if not self.applied:
             return f"rejected: {len(self.errors)} bad row(s); nothing was changed"
-        return f"applied: {self.created} created, {self.updated} updated"
+        return (
+            f"applied: {self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        )
 
 
 class _BadRow(ValueError):
@@ -77,12 +81,13 @@ def _number(value: str) -> str:
         raise _BadRow(str(exc)) from exc
 
 
-def consents_import(*, data: bytes) -> FileReport:
+def consents_import(*, data: bytes, actor: str) -> FileReport:
     """Add or update consents, keyed by (sender, reference): a row repeating a known reference
-    with revoked_at set is how a revocation arrives, and it applies at the next check."""
+    with revoked_at set is how a revocation arrives, and it applies at the next check. A row
+    that would un-revoke a consent, or change its number or scope, is a bad row."""
     report = FileReport()
     senders = dict(Sender.objects.values_list("dlt_entity_id", "id"))
-    parsed: list[Consent] = []
+    parsed: list[tuple[int, ConsentData]] = []
     for line, row in _rows(data, CONSENT_COLUMNS, report):
         try:
             if row["sender"] not in senders:
@@ -96,56 +101,40 @@ def consents_import(*, data: bytes) -> FileReport:
             expires = _time(row["expires_at"], "expires_at", required=False)
             if given and expires and expires <= given:
                 raise _BadRow("expires_at is not after given_at")
-            parsed.append(
-                Consent(
-                    number=_number(row["number"]),
-                    sender_id=senders[row["sender"]],
-                    scope=row["scope"],
-                    given_at=given,
-                    expires_at=expires,
-                    revoked_at=_time(row["revoked_at"], "revoked_at", required=False),
-                    reference=row["reference"],
-                )
-            )
+            parsed.append((line, ConsentData(
+                number=_number(row["number"]),
+                sender_id=senders[row["sender"]],
+                scope=row["scope"],
+                given_at=given,
+                expires_at=expires,
+                revoked_at=_time(row["revoked_at"], "revoked_at", required=False),
+                reference=row["reference"],
+            )))  # fmt: skip
         except _BadRow as exc:
             report.errors.append((line, str(exc)))
+    known = {
+        (c.sender_id, c.reference): c
+        for c in Consent.objects.filter(reference__in={d.reference for _, d in parsed})
+    }
+    for line, consent in parsed:
+        existing = known.get((consent.sender_id, consent.reference))
+        if existing and (problem := consent_conflict(existing=existing, data=consent)):
+            report.errors.append((line, problem))
     if report.errors:
         return report
-    with transaction.atomic():
-        for consent in parsed:
-            _, created = Consent.objects.update_or_create(
-                sender_id=consent.sender_id,
-                reference=consent.reference,
-                defaults={
-                    "number": consent.number,
-                    "scope": consent.scope,
-                    "given_at": consent.given_at,
-                    "expires_at": consent.expires_at,
-                    "revoked_at": consent.revoked_at,
-                },
-            )
-            report.created += created
-            report.updated += not created
+    try:
+        changes = consents_apply(rows=[d for _, d in parsed], actor=actor)
+    except ConsentError as exc:  # a row in this file conflicts with an earlier one in it
+        report.errors.append((0, str(exc)))
+        return report
+    report.created, report.updated = changes.created, changes.changed + changes.revoked
+    report.unchanged = changes.unchanged
     report.applied = True
     return report
 
 
-def suppress(*, number: str, sender_dlt_id: str | None = None, reason: str = "") -> Suppression:
-    """Suppress a number for one sender (or all senders); effective at the next check."""
-    sender = None
-    if sender_dlt_id:
-        sender = Sender.objects.filter(dlt_entity_id=sender_dlt_id).first()
-        if sender is None:
-            raise ValueError(f"sender {sender_dlt_id!r} is not known")
-    e164 = to_e164(number, region="IN")
-    suppression, _ = Suppression.objects.get_or_create(
-        number=e164, sender=sender, defaults={"reason": reason}
-    )
-    return suppression
-
-
 def suppressions_import(
-    *, data: bytes, default_sender: str | None = None, reason: str = ""
+    *, data: bytes, actor: str, default_sender: str | None = None, reason: str = ""
 ) -> FileReport:
     """A CSV with a `number` column and optional `sender` and `reason` columns."""
     report = FileReport()
@@ -153,26 +142,20 @@ def suppressions_import(
     if default_sender and default_sender not in senders:
         report.errors.append((0, f"sender {default_sender!r} is not known"))
         return report
-    wanted: list[tuple[str, int | None, str]] = []
+    wanted: list[SuppressionRequest] = []
     for line, row in _rows(data, ("number",), report):
         try:
             dlt = row.get("sender") or default_sender
             if dlt and dlt not in senders:
                 raise _BadRow(f"sender {dlt!r} is not known")
-            wanted.append((_number(row["number"]), senders[dlt] if dlt else None,
-                           row.get("reason") or reason))  # fmt: skip
+            wanted.append(SuppressionRequest(_number(row["number"]), senders[dlt] if dlt else None,
+                                             row.get("reason") or reason))  # fmt: skip
         except _BadRow as exc:
             report.errors.append((line, str(exc)))
     if report.errors:
         return report
-    with transaction.atomic():
-        for number, sender_id, why in wanted:
-            _, created = Suppression.objects.get_or_create(
-                number=number,
-                sender=Sender(pk=sender_id) if sender_id else None,
-                defaults={"reason": why},
-            )
-            report.created += created
-            report.updated += not created
+    for _, created in suppressions_add(requests=wanted, actor=actor):
+        report.created += created
+        report.unchanged += not created
     report.applied = True
     return report

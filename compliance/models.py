@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
+
+from compliance.keys import number_token
+
+
+class TokenisedNumber(models.Model):
+    """A row about a phone number that must stay matchable after the number is erased."""
+
+    class Meta:
+        abstract = True
+
+    number: Any
+    number_token: Any
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Every path that saves a row gets the token the checks match on, not only the services.
+        if self.number and not self.number_token:
+            self.number_token = number_token(self.number)
+        super().save(*args, **kwargs)
 
 
 class Sector(models.TextChoices):
@@ -68,14 +88,15 @@ class RegistryVersion(models.Model):
         return f"compliance_registry_v{self.pk}"
 
 
-class Consent(models.Model):
+class Consent(TokenisedNumber):
     """Explicit consent (DLT consent reference) of a number to a sender, for one scope."""
 
     class Scope(models.TextChoices):
         PROMOTIONAL = "promotional"
         SERVICE_EXPLICIT = "service_explicit"
 
-    number = models.CharField(max_length=20)
+    number = models.CharField(max_length=20, blank=True)  # blank once erased
+    number_token = models.CharField(max_length=64, db_index=True, default="", editable=False)
     sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="consents")
     scope = models.CharField(max_length=20, choices=Scope.choices)
     given_at = models.DateTimeField()
@@ -86,7 +107,7 @@ class Consent(models.Model):
 
     class Meta:
         permissions = [("revoke_consent", "Can revoke a consent")]
-        indexes = [models.Index(fields=["number", "sender", "scope"])]
+        indexes = [models.Index(fields=["number_token", "sender", "scope"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "reference"], name="consent_reference_unique_per_sender"
@@ -97,22 +118,33 @@ class Consent(models.Model):
         return f"{self.number} -> {self.sender_id} ({self.scope}, {self.reference})"
 
 
-class Suppression(models.Model):
-    """An opt-out or internal do-not-call entry; no sender means every sender."""
+class Suppression(TokenisedNumber):
+    """An opt-out or internal do-not-call entry; no sender means every sender.
 
-    number = models.CharField(max_length=20, db_index=True)
-    sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.CASCADE)
+    Matched by number_token, so it still protects a person whose number was erased. Never
+    deleted: lifting one sets lifted_at (compliance.suppressions.suppression_lift, audited).
+    """
+
+    number = models.CharField(max_length=20, blank=True)  # blank once erased
+    number_token = models.CharField(max_length=64, db_index=True, default="", editable=False)
+    sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.CharField(max_length=200, blank=True)
+    # Left by an erasure: blocks every purpose (reason `erased`), not only the suppressible ones.
+    erasure = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, editable=False)
+    lifted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    lifted_by = models.CharField(max_length=150, blank=True, editable=False)
+    lift_reason = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:
         permissions = [("lift_suppression", "Can lift a suppression")]
 
     def __str__(self) -> str:
-        return f"{self.number} suppressed ({self.reason or 'no reason'})"
+        return f"{self.number or '(erased)'} suppressed ({self.reason or 'no reason'})"
 
 
-class AuditEntry(models.Model):
+class AuditEntry(TokenisedNumber):
     """A compliance decision (written before the call) or a call outcome (written after it)."""
 
     class Kind(models.TextChoices):
@@ -120,14 +152,32 @@ class AuditEntry(models.Model):
         OUTCOME = "outcome"
         POLICY = "policy"  # the rule values in force changed
         OPT_OUT = "opt_out"  # the callee opted out during a call (DTMF key)
+        # Changes to compliance data, each naming its actor.
+        SUPPRESSION_ADDED = "suppression_added"
+        SUPPRESSION_LIFTED = "suppression_lifted"
+        CONSENT_ADDED = "consent_added"
+        CONSENT_CHANGED = "consent_changed"
+        CONSENT_REVOKED = "consent_revoked"
+        REGISTRY_LOADED = "registry_loaded"
+        SENDER_CHANGED = "sender_changed"
+        CALLER_ID_CHANGED = "caller_id_changed"
+        ERASURE = "erasure"
+        RETENTION = "retention"
+        CHAIN_KEYED = "chain_keyed"  # the chain moved to keyed MACs and number tokens
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # A default, not auto_now_add: the value is hashed before the row is inserted.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Who made a change to compliance data ("user:alice", "cli:root", "callee:dtmf", "system").
+    actor = models.CharField(max_length=150, blank=True)
     # Plain ids, not foreign keys: the log must outlive (and never cascade with) what it describes.
     attempt_id = models.BigIntegerField(null=True, db_index=True)
     campaign_id = models.BigIntegerField(null=True, db_index=True)
     sender_dlt_id = models.CharField(max_length=64, blank=True)
-    number = models.CharField(max_length=32, db_index=True)
+    # The number in clear, outside the hashed content so that an erasure can blank it; the
+    # chain covers number_token (compliance.keys), which stays.
+    number = models.CharField(max_length=32, blank=True)
+    number_token = models.CharField(max_length=64, blank=True, default="")
     purpose = models.CharField(max_length=32, blank=True)
     allowed = models.BooleanField(null=True)
     reasons = models.JSONField(default=list)
@@ -140,10 +190,10 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
         permissions = [("export_auditentry", "Can export the audit log")]
         ordering = ["id"]
-        indexes = [models.Index(fields=["number", "sender_dlt_id", "created_at"])]
+        indexes = [models.Index(fields=["number_token", "sender_dlt_id", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.kind} #{self.pk} {self.number}"
+        return f"{self.kind} #{self.pk}"
 
 
 class Erasure(models.Model):

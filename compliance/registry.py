@@ -191,5 +191,15 @@ def registry_replace(
             completed_at=timezone.now(), rows_read=len(entries), added=len(entries),
             entries=len(entries),
         )  # fmt: skip
+        # Imported here: compliance.audit imports the gate, which imports this module.
+        from compliance.audit import audit_append, iso_utc
+        from compliance.models import AuditEntry
+
+        audit_append(
+            kind=AuditEntry.Kind.REGISTRY_LOADED, actor="system", detail={
+                "version": version.pk, "kind": "full", "as_of": iso_utc(as_of), "source": source,
+                "rows_read": len(entries), "entries": len(entries),
+            },
+        )  # fmt: skip
     version.refresh_from_db()
     return version

@@ -19,7 +19,8 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from compliance.models import RegistryVersion
+from compliance.audit import audit_append, iso_utc
+from compliance.models import AuditEntry, RegistryVersion
 from compliance.registry import RegistryState, create_table, registry_current
 from compliance.registry_file import DELETE, Parser, RegistryLoadError, copy_rows, read_layout
 
@@ -55,7 +56,9 @@ class _Counts:
     duplicates: int = 0
 
 
-def registry_load(*, path: Path, as_of: dt.datetime, delta: bool, source: str = "") -> LoadReport:
+def registry_load(
+    *, path: Path, as_of: dt.datetime, delta: bool, source: str = "", actor: str = "system"
+) -> LoadReport:
     """Load a full or delta registry file as a new version, in force when this returns.
 
     Raises RegistryLoadError (nothing changed) for a malformed file, for a delta with no version
@@ -94,6 +97,16 @@ def registry_load(*, path: Path, as_of: dt.datetime, delta: bool, source: str = 
                     completed_at=timezone.now(), rows_read=tally.rows_read, added=counts.added,
                     changed=counts.changed, removed=counts.removed, rejected=tally.rejected,
                     entries=counts.entries,
+                )  # fmt: skip
+                # In the same transaction as the swap: a version is never in force unaudited.
+                audit_append(
+                    kind=AuditEntry.Kind.REGISTRY_LOADED, actor=actor, detail={
+                        "version": version.pk, "kind": str(kind), "as_of": iso_utc(as_of),
+                        "source": version.source, "rows_read": tally.rows_read,
+                        "added": counts.added, "changed": counts.changed,
+                        "removed": counts.removed, "rejected": tally.rejected,
+                        "entries": counts.entries,
+                    },
                 )  # fmt: skip
         except BaseException:
             _discard(version.pk)

@@ -1,7 +1,7 @@
 """The pre-flight scrub: the per-number rules for a whole list at once, before anyone is dialed.
 
 Per-number rules run in bulk (one registry pass, one read of the sender's suppressions and
-consents): invalid_number, out_of_jurisdiction, suppressed, dnd_fully_blocked,
+consents): invalid_number, out_of_jurisdiction, erased, suppressed, dnd_fully_blocked,
 dnd_category_blocked, no_consent. Rules that block every call alike (registry_stale, the CLI
 series and ownership) are reported once for the campaign. Calling hours and frequency caps depend
 on the moment of the call: the last-moment check before each dial applies them.
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import hmac
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import phonenumbers
 from django.db.models import Q
 
+from compliance.keys import token_function
 from compliance.models import Consent, Purpose, Sender, Suppression
 from compliance.policy import Policy, policy_from_settings
 from compliance.registry import FULLY_BLOCKED, registry_current, registry_lookup_many
@@ -68,7 +70,7 @@ def _valid_consents(*, sender_id: int | None, scope: str, at: dt.datetime) -> se
         Consent.objects.filter(sender_id=sender_id, scope=scope, given_at__lte=at)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
         .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-        .values_list("number", flat=True)
+        .values_list("number_token", flat=True)
     )
 
 
@@ -104,13 +106,22 @@ def scrub_numbers(
         if state is not None:
             result.registry_version = state.version_id
             masks = registry_lookup_many(state=state, numbers=numbers)
+    # Suppressions and consents are matched by token, as the last-moment check does: a
+    # suppression left by an erasure has no number any more.
+    binding = Suppression.objects.filter(lifted_at__isnull=True).filter(
+        Q(sender__isnull=True) | Q(sender_id=sender_id) | Q(erasure=True)
+    )
     suppressed: set[str] = set()
-    if purpose in _SUPPRESSIBLE:
-        suppressed = set(
-            Suppression.objects.filter(Q(sender__isnull=True) | Q(sender_id=sender_id)).values_list(
-                "number", flat=True
-            )
-        )
+    erased: set[str] = set()
+    for token, is_erasure, for_sender in binding.values_list(
+        "number_token", "erasure", "sender_id"
+    ).iterator():
+        if is_erasure:
+            erased.add(token)
+        if for_sender is None or for_sender == sender_id:
+            suppressed.add(token)
+    if purpose not in _SUPPRESSIBLE:
+        suppressed = set()
     scope = Consent.Scope.SERVICE_EXPLICIT if purpose == Purpose.SERVICE_EXPLICIT else "promotional"
     consents = (
         _valid_consents(sender_id=sender_id, scope=scope, at=at)
@@ -118,22 +129,27 @@ def scrub_numbers(
         else set()
     )
     category_bit = 1 << category if category else 0
+    key, digest = token_function()
+    need_tokens = bool(suppressed or erased or consents)
 
     for number in numbers:
         reasons: list[str] = []
+        token = hmac.digest(key, number.encode(), digest).hex() if need_tokens else ""
         if not _valid(number):
             reasons.append("invalid_number")
         elif _region(number) not in policy.jurisdictions:
             reasons.append("out_of_jurisdiction")
-        if number in suppressed:
+        if token in erased:
+            reasons.append("erased")
+        if token in suppressed:
             reasons.append("suppressed")
         mask = masks.get(number)
-        if mask is not None and number not in consents:
+        if mask is not None and token not in consents:
             if mask & FULLY_BLOCKED:
                 reasons.append("dnd_fully_blocked")
             elif not mask & category_bit:
                 reasons.append("dnd_category_blocked")
-        if purpose == Purpose.SERVICE_EXPLICIT and number not in consents:
+        if purpose == Purpose.SERVICE_EXPLICIT and token not in consents:
             reasons.append("no_consent")
         if reasons:
             result.blocked[number] = reasons

@@ -138,6 +138,10 @@ def decide(
     consent: str | None = None
     if info.region not in policy.jurisdictions:
         reasons.append("out_of_jurisdiction")
+    if facts.erased:
+        # The person had their number erased (DPDP): no purpose reaches them again unless a
+        # compliance officer lifts that suppression, which is audited.
+        reasons.append("erased")
     if purpose in _SUPPRESSIBLE and facts.suppressed:
         reasons.append("suppressed")
 

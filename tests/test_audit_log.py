@@ -33,6 +33,7 @@ from compliance.audit import (
     entry_hash,
 )
 from compliance.exports import COLUMNS, audit_export, audit_select, audit_stream
+from compliance.keys import number_token
 from compliance.models import AuditEntry
 from compliance.services import Decision
 from compliance.verify import audit_verify, chain_verify
@@ -185,11 +186,11 @@ def test_changed_entry_is_named_as_the_first_broken_one(column: str, value: str)
 
 def test_rehashed_edit_is_caught_by_the_next_entrys_link() -> None:
     _, second, third = _outcome(), _outcome(), _outcome()
-    forged = {**AuditEntry.objects.values(*COLUMNS).get(id=second.pk), "number": "+910000000000"}
+    forged = {**AuditEntry.objects.values(*COLUMNS).get(id=second.pk), "purpose": "government"}
     with _maintenance() as cursor:
         cursor.execute(
-            "UPDATE compliance_auditentry SET number = %s, entry_hash = %s WHERE id = %s",
-            ["+910000000000", entry_hash(forged), second.pk],
+            "UPDATE compliance_auditentry SET purpose = %s, entry_hash = %s WHERE id = %s",
+            ["government", entry_hash(forged), second.pk],
         )
 
     report = audit_verify()
@@ -421,18 +422,21 @@ def test_csv_export_columns_and_values(spread_log: list[AuditEntry]) -> None:
 
     header, row = list(csv.reader(io.StringIO(text.getvalue())))
     assert header == [
-        "id", "created_at", "kind", "attempt_id", "campaign_id", "sender_dlt_id", "number",
-        "purpose", "allowed", "reasons", "detail", "prev_hash", "entry_hash",
+        "id", "created_at", "kind", "actor", "attempt_id", "campaign_id", "sender_dlt_id",
+        "number", "number_token", "purpose", "allowed", "reasons", "detail", "prev_hash",
+        "entry_hash",
     ]  # fmt: skip
     third = spread_log[2]
     assert dict(zip(header, row, strict=True)) == {
         "id": str(third.pk),
         "created_at": "2026-05-04T06:30:00+00:00",
         "kind": "decision",
+        "actor": "",
         "attempt_id": "",
         "campaign_id": "2",
         "sender_dlt_id": SENDER,
         "number": "+919800000001",
+        "number_token": number_token("+919800000001"),
         "purpose": "promotional",
         "allowed": "False",
         "reasons": "dnd;window",
@@ -453,10 +457,12 @@ def test_json_lines_export_columns_and_values(spread_log: list[AuditEntry]) -> N
         "id": last.pk,
         "created_at": "2026-05-04T08:30:00+00:00",
         "kind": "decision",
+        "actor": "",
         "attempt_id": None,
         "campaign_id": 2,
         "sender_dlt_id": OTHER_SENDER,
         "number": "+919800000002",
+        "number_token": number_token("+919800000002"),
         "purpose": "promotional",
         "allowed": False,
         "reasons": ["dnd", "window"],
@@ -553,9 +559,11 @@ def test_export_of_200k_entries_runs_in_constant_memory() -> None:
     with connection.cursor() as cursor:  # no chain needed here; INSERT is never refused
         cursor.execute(
             """
-            INSERT INTO compliance_auditentry (created_at, kind, attempt_id, campaign_id,
-                sender_dlt_id, number, purpose, allowed, reasons, detail, prev_hash, entry_hash)
-            SELECT now(), 'decision', g, 7, %s, '+9198' || lpad(g::text, 8, '0'), 'promotional',
+            INSERT INTO compliance_auditentry (created_at, kind, actor, attempt_id, campaign_id,
+                sender_dlt_id, number, number_token, purpose, allowed, reasons, detail,
+                prev_hash, entry_hash)
+            SELECT now(), 'decision', '', g, 7, %s, '+9198' || lpad(g::text, 8, '0'),
+                md5(g::text) || md5(g::text), 'promotional',
                 g %% 3 = 0, '["dnd_fully_blocked"]', jsonb_build_object('cli', '+911401234567',
                 'registry_version', 3, 'local_time', '2026-05-04T10:00:00+05:30'),
                 md5(g::text) || md5(g::text), md5(g::text) || md5(g::text)

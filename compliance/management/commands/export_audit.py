@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from compliance.cli import parse_when
 from compliance.exports import audit_export, audit_select
+from compliance.numbers import InvalidNumber, to_e164
 
 
 class Command(BaseCommand):
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             since=parse_when(opts["since"], "--since"),
             until=parse_when(opts["until"], "--until"),
             campaign_id=opts["campaign"],
-            number=opts["number"],
+            number=_number(opts["number"]),
             sender_dlt_id=opts["sender"],
         )
         if opts["out"]:
@@ -41,3 +42,14 @@ class Command(BaseCommand):
             self.stderr.write(f"{count} audit entries written to {opts['out']}")
         else:
             audit_export(entries=entries, out=sys.stdout, fmt=opts["format"])
+
+
+def _number(raw: str | None) -> str | None:
+    """E.164 for a valid number in any form; as given otherwise (decisions on invalid input
+    record what was given)."""
+    if raw is None:
+        return None
+    try:
+        return to_e164(raw, region="IN")
+    except InvalidNumber:
+        return raw

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from compliance.cli import add_by_argument, cli_actor
 from compliance.imports import consents_import
 
 
@@ -16,13 +17,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
+        add_by_argument(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             data = opts["file"].read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {opts['file']}: {exc.strerror}", returncode=2) from exc
-        report = consents_import(data=data)
+        report = consents_import(data=data, actor=cli_actor(opts["by"]))
         for line, message in report.errors:
             self.stderr.write(f"line {line}: {message}")
         self.stdout.write(report.summary())

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from compliance.cli import parse_when
+from compliance.cli import add_by_argument, cli_actor, parse_when
 from compliance.registry_file import RegistryLoadError
 from compliance.registry_load import LoadReport, registry_load
 
@@ -20,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--as-of", help="the file's as-of time, ISO 8601 with offset")
         parser.add_argument("--delta", action="store_true", help="amend the version in force")
+        add_by_argument(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         as_of = parse_when(opts["as_of"], "--as-of") or timezone.now()
@@ -27,7 +28,9 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file", returncode=2)
         try:
-            report = registry_load(path=path, as_of=as_of, delta=opts["delta"])
+            report = registry_load(
+                path=path, as_of=as_of, delta=opts["delta"], actor=cli_actor(opts["by"])
+            )
         except RegistryLoadError as exc:
             raise CommandError(f"{path}: {exc}", returncode=2) from exc
         except KeyboardInterrupt:
