@@ -10,12 +10,16 @@ waits for the moment the block lifts, without using up an attempt.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
 from compliance.policy import Policy, parse_window
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DELAYS_S = {"busy": 600, "no_answer": 3600, "failed": 300}
 RETRYABLE = frozenset(DEFAULT_DELAYS_S)
+MAX_DELAY_S = 7 * 24 * 3600  # a week: anything longer is a typo, not a plan
 TEMPORARY_BLOCKS = frozenset(
     {"outside_calling_hours", "frequency_cap", "registry_stale", "check_unavailable"}
 )
@@ -23,12 +27,40 @@ MAX_TEMPORARY_BLOCKS = 20  # a contact that keeps hitting them is closed rather 
 SHORT_WAIT = dt.timedelta(minutes=15)
 
 
-def retry_delay(*, disposition: str, delays: dict[str, int] | None) -> dt.timedelta | None:
-    """The wait before the next attempt after this disposition, or None: do not retry."""
+def delay_seconds(value: object) -> int | None:
+    """A stored retry delay as whole seconds, or None if it is not 1..MAX_DELAY_S.
+
+    The one test of a delay: campaign validation refuses what this refuses, and retry_delay
+    falls back to the default for it. bool is an int to Python, but `true` is no delay.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_DELAY_S else None
+
+
+def retry_delay(
+    *, disposition: str, delays: object, campaign_id: int | None = None
+) -> dt.timedelta | None:
+    """The wait before the next attempt after this disposition, or None: do not retry.
+
+    Never raises: `delays` may be anything stored before campaigns were validated (a string, a
+    list, {"busy": "ten minutes"}); a value that is not a delay gets the disposition's default.
+    Raising here once killed an engine's writer thread (issue #10).
+    """
     if disposition not in RETRYABLE:
         return None
-    seconds = (delays or {}).get(disposition, DEFAULT_DELAYS_S[disposition])
-    return dt.timedelta(seconds=int(seconds))
+    default = DEFAULT_DELAYS_S[disposition]
+    if not delays or (isinstance(delays, dict) and disposition not in delays):
+        return dt.timedelta(seconds=default)  # not set for this disposition
+    seconds = delay_seconds(delays.get(disposition) if isinstance(delays, dict) else None)
+    if seconds is None:
+        log.warning(
+            "campaign %s: retry_delays %r holds no valid %s delay (whole seconds, 1-%d); "
+            "using the default %d s",
+            campaign_id, delays, disposition, MAX_DELAY_S, default,
+        )  # fmt: skip
+        return dt.timedelta(seconds=default)
+    return dt.timedelta(seconds=seconds)
 
 
 def _next_opening(*, local: dt.datetime, start: dt.time) -> dt.datetime:

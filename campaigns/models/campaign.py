@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from campaigns.models.trunk import CallerId, Trunk
+from campaigns.validation import campaign_errors, check_before_save, raise_if_any
 from compliance.models import Purpose, Sender
 
 
@@ -97,3 +99,18 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Django validates in forms only; a campaign saved from code with a bad setting was
+        # found by an engine mid-call instead (issue #10). campaigns.validation says which
+        # rules this leaves to the form, and why.
+        check_before_save(
+            self,
+            update_fields=kwargs.get("update_fields"),
+            rules=lambda: campaign_errors(self, complete=False),
+        )
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        raise_if_any(campaign_errors(self, complete=True))

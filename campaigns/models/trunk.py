@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
+from campaigns.validation import (
+    caller_id_number,
+    check_before_save,
+    raise_if_any,
+    trunk_errors,
+)
 from compliance.models import Sender
 
 
@@ -24,6 +32,18 @@ class Trunk(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Checked on every save, not only in the admin: engines build each INVITE's target
+        # from sip_uri (issue #10).
+        check_before_save(
+            self, update_fields=kwargs.get("update_fields"), rules=lambda: trunk_errors(self)
+        )
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        raise_if_any(trunk_errors(self))
+
 
 class CallerId(models.Model):
     """A number the sender owns and may present as CLI (From / P-Asserted-Identity)."""
@@ -45,3 +65,21 @@ class CallerId(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "number" in update_fields:
+            self.normalise_number()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "series"}
+        check_before_save(self, update_fields=kwargs.get("update_fields"), rules=dict)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.normalise_number()
+
+    def normalise_number(self) -> None:
+        """The number in E.164 and its series, from it: the one place either is set (the
+        compliance gate compares CLIs as E.164 strings). Raises ValidationError on `number`."""
+        self.number, self.series = caller_id_number(self.number)

@@ -62,7 +62,11 @@ def _schedule_contact(*, attempt: CallAttempt, now: dt.datetime) -> None:
         if attempts.filter(status=AttemptStatus.BLOCKED).count() > MAX_TEMPORARY_BLOCKS:
             when = None
     else:
-        delay = retry_delay(disposition=attempt.disposition, delays=campaign.retry_delays)
+        # retry_delay never raises: a campaign saved before validation existed may hold any
+        # JSON here, and an exception would undo this attempt's outcome (issue #10).
+        delay = retry_delay(
+            disposition=attempt.disposition, delays=campaign.retry_delays, campaign_id=campaign.pk
+        )
         dialed = attempts.exclude(status=AttemptStatus.BLOCKED).count()
         when = now + delay if delay is not None and dialed < campaign.max_attempts else None
     Contact.objects.filter(id=contact.pk, status=ContactStatus.IN_PROGRESS).update(
