@@ -5,7 +5,9 @@ Work arrives one of two ways. In a pool (`run_engine --processes N`) the supervi
 only poller: it takes attempts for its engines and writes them down a pipe (campaigns.engine_wire),
 so N idle engines sleep instead of polling the database N times over. Alone (`dial`) the engine
 polls for work itself. Either way the main loop never waits on the database for a call's events:
-those are written by an EventWriter thread.
+those are written by an EventWriter thread. While that writer cannot record (a write failing,
+see campaigns.event_writer) the engine takes no new call: it reports no free slot to its
+supervisor, hands back jobs already on their way, and stops polling; live calls go on.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from campaigns.services.dialing import (
     engine_take_next,
     lease_id,
 )
-from campaigns.services.outcomes import attempt_record_event
+from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_event
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.core import Engine
 from telephony.engine.events import CallEvent, DialJob
@@ -112,6 +114,7 @@ class EngineHost:
         self._status_fd = feed[1] if feed else None
         self._jobs_read = 0
         self._reported: tuple[int, int] | None = None
+        self._writer_was_healthy = True
         self._report(Status(engine_id=self.record.pk))
         if feed:
             # Fed, the main loop never touches the database again: one connection per engine
@@ -127,6 +130,8 @@ class EngineHost:
     def take_work(self) -> bool:
         """Poll mode: dial one approved attempt if a slot is free. True if a call was started."""
         if self.draining or self.engine.free_slots() <= 0 or time.monotonic() < self._hold_until:
+            return False
+        if not self.can_record():
             return False
         try:
             taken = engine_take_next(
@@ -154,7 +159,8 @@ class EngineHost:
             except ValueError:
                 log.exception("engine %s: ignoring a bad job line", self.record.name)
                 continue
-            if self.draining or self.engine.free_slots() <= 0:
+            # Sent before our last report reached the supervisor, or before the writer failed.
+            if self.draining or self.engine.free_slots() <= 0 or not self.can_record():
                 self._leases[job.attempt_id] = scopes
                 self._hand_back(job.attempt_id)
                 continue
@@ -173,6 +179,18 @@ class EngineHost:
             return False
         return True
 
+    def can_record(self) -> bool:
+        """Whether a new call's events would be written; logs each change."""
+        healthy = self.writer.healthy
+        if healthy != self._writer_was_healthy:
+            self._writer_was_healthy = healthy
+            if healthy:
+                log.warning("engine %s: its writer records again; taking calls", self.record.name)
+            else:
+                log.error("engine %s: its writer cannot record; taking no new call",
+                          self.record.name)  # fmt: skip
+        return healthy
+
     def _hand_back(self, attempt_id: int) -> None:
         self.writer.put(partial(attempt_return, attempt_id=attempt_id, engine_id=self.record.pk))
         self._release(attempt_id)
@@ -190,7 +208,12 @@ class EngineHost:
                 self._trunk_feedback(event)
             if event.kind == "ended":
                 self._release(event.attempt_id)
-            self.writer.put(partial(attempt_record_event, event=event))
+            record = partial(attempt_record_event, event=event)
+            if event.kind == "ended":
+                # Should its record be given up on, the call must still never be dialed again.
+                self.writer.put(record, on_dead_letter=partial(attempt_end_unrecorded, event=event))
+            else:
+                self.writer.put(record)
 
     def _trunk_feedback(self, event: CallEvent) -> None:
         """503/403 from a trunk slow it down (instead of burning contacts); progress clears it."""
@@ -250,7 +273,7 @@ class EngineHost:
 
     def report_capacity(self) -> None:
         """Tell the supervisor our free slots whenever they, or the jobs we have read, change."""
-        held = self.draining or time.monotonic() < self._hold_until
+        held = self.draining or time.monotonic() < self._hold_until or not self.can_record()
         free = 0 if held else self.engine.free_slots()
         if (free, self._jobs_read) != self._reported:
             self._reported = (free, self._jobs_read)

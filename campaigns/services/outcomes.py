@@ -112,6 +112,35 @@ def attempt_record_event(*, event: CallEvent) -> None:
         log.warning("attempt %s: unknown engine event %r", event.attempt_id, event.kind)
 
 
+def attempt_end_unrecorded(*, event: CallEvent) -> bool:
+    """An engine gave up recording how this call ended (campaigns.event_writer dead-lettered
+    the write): end the attempt with what the engine saw and close its contact, no retry. Left
+    open, the attempt would be closed as failed/engine_lost when its engine next stops, and the
+    contact called again, though the call may have been answered (issue #10). The outcome's
+    audit entry is missing until someone replays the dead letter. True if it was still open."""
+    with transaction.atomic():
+        closed = (
+            CallAttempt.objects.filter(id=event.attempt_id)
+            .exclude(status__in=FINAL_STATUSES)
+            .update(
+                status=AttemptStatus.ENDED,
+                disposition=event.disposition,
+                sip_code=event.sip_code,
+                ended_at=event.at,
+                duration_s=event.duration_s,
+                hangup_cause="not_recorded",
+            )
+        )
+        if closed == 1:
+            Contact.objects.filter(
+                call_attempts=event.attempt_id, status=ContactStatus.IN_PROGRESS
+            ).update(
+                status=ContactStatus.DONE, next_attempt_at=None, last_disposition=event.disposition
+            )
+    log.error("attempt %s: its end was not recorded; closed without a retry", event.attempt_id)
+    return closed == 1
+
+
 def _quality_fields(quality: dict[str, float] | None) -> dict[str, float | None]:
     if not quality:
         return {}
