@@ -1,0 +1,110 @@
+"""Issue #10's finding, end to end: a campaign whose retry_delays were stored before validation
+existed ({"busy": "ten minutes"}) must not get anyone called twice.
+
+What happened: the first busy result raised ValueError in the engine's database writer, which
+killed its thread. The engine kept taking calls, but nothing it did was written any more, its
+heartbeat included: the reaper closed its answered call as failed/engine_lost, the retry policy
+called the contact again, and the person answered twice.
+
+Real processes: a Celery worker with beat, a 2-process engine pool and the built-in pjsua2
+callee (numbers ending 5 are busy, ending 0 answer). One call at a time, so both calls meet the
+same engine (the supervisor gives a call to the first engine with the most room).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import CallAttempt, Campaign, Contact
+from campaigns.services.lifecycle import campaign_start
+from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
+from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
+from tests.sipp_harness import free_udp_port
+from tests.test_callee import CalleeProcess
+
+pytestmark = pytest.mark.slow
+
+BUSY, ANSWERS = "+919876500015", "+919876500010"
+# Stored before validation: the bad busy delay, and a short wait after a failed attempt so that
+# a contact closed as engine_lost is called again within the test (the default is 300 s).
+OLD_RETRY_DELAYS = {"busy": "ten minutes", "failed": 2}
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[CalleeProcess, Path]]:
+    callee = CalleeProcess(tmp_path)
+    started: list[ManagedProcess] = []
+    try:
+        base = free_udp_port()
+        engines = manage_cmd("run_engine", "--processes", "2", "--base-port", str(base),
+                             "--drain-seconds", "3")  # fmt: skip
+        worker = celery_cmd("worker", "-B", "-s", str(tmp_path / "beat"), "--pool", "prefork",
+                            "-c", "2", "-Q", "dialer", "--loglevel", "INFO")  # fmt: skip
+        started.append(ManagedProcess("engine", engines, env=stack_env, log_dir=tmp_path))
+        started[-1].start(ready="engine ready")
+        started.append(ManagedProcess("worker", worker, env=stack_env, log_dir=tmp_path))
+        started[-1].start(ready="ready.")
+        yield callee, tmp_path
+    finally:
+        for proc in reversed(started):
+            proc.stop(timeout=15)
+        callee.stop()
+
+
+def _invites(callee: CalleeProcess) -> collections.Counter[str]:
+    """INVITEs the callee received, per number (one log line per incoming call)."""
+    return collections.Counter(
+        re.findall(r"call \d+ to '([^']*)': first response", callee.output())
+    )
+
+
+def test_an_old_bad_retry_delay_gets_nobody_called_twice(
+    stack: tuple[CalleeProcess, Path],
+) -> None:
+    callee, logs = stack
+    sender = make_sender(sector="bfsi")
+    trunk = make_trunk(sip_uri=f"sip:127.0.0.1:{callee.port}", max_cps=20)
+    cli = make_caller_id(number="+911600123456", sender=sender, trunk=trunk)
+    campaign = make_campaign(
+        sender=sender, trunk=trunk, caller_ids=[cli], purpose="transactional",
+        max_cps=4, max_concurrent=1, ring_timeout_s=5, max_call_s=2, max_attempts=3,
+    )  # fmt: skip
+    Campaign.objects.filter(id=campaign.pk).update(retry_delays=OLD_RETRY_DELAYS)
+    busy = make_contact(campaign=campaign, number=BUSY)  # dialed first: it was created first
+    answers = make_contact(campaign=campaign, number=ANSWERS)
+
+    campaign_start(campaign_id=campaign.pk)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _invites(callee)[ANSWERS] < 2:
+        if Contact.objects.get(id=answers.pk).status == "done":
+            break
+        time.sleep(0.2)
+    # Long enough for the reaper to act on an engine whose heartbeat stopped (stale after 3 s,
+    # reaped every 5 s), had it stopped.
+    time.sleep(9)
+    invites = _invites(callee)
+
+    attempts = list(CallAttempt.objects.filter(campaign=campaign).order_by("id"))
+    story = [(a.number, a.status, a.disposition, a.hangup_cause) for a in attempts]
+    engine_log = (logs / "engine.log").read_text(errors="replace")
+    writer_errors = [line for line in engine_log.splitlines() if "Error" in line][:5]
+    context = f"invites {dict(invites)}; attempts {story}; engine log errors {writer_errors}"
+
+    assert invites[ANSWERS] == 1, f"the answering contact was called twice: {context}"
+    assert not [a for a in attempts if a.hangup_cause == "engine_lost"], context
+    answered = [a for a in attempts if a.number == ANSWERS]
+    assert [(a.status, a.disposition) for a in answered] == [("ended", "answered")], context
+    # The busy contact waits the default busy delay instead of the stored nonsense.
+    (busy_attempt,) = [a for a in attempts if a.number == BUSY]
+    assert busy_attempt.disposition == "busy", context
+    busy.refresh_from_db()
+    assert busy.status == "pending" and busy.next_attempt_at is not None
+    wait = (busy.next_attempt_at - timezone.now()).total_seconds()
+    assert 500 < wait <= 600, wait
