@@ -59,10 +59,10 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[CalleePro
 
 
 def _invites(callee: CalleeProcess) -> collections.Counter[str]:
-    """INVITEs the callee received, per number (one log line per incoming call)."""
-    return collections.Counter(
-        re.findall(r"call \d+ to '([^']*)': first response", callee.output())
-    )
+    """INVITEs the callee received, by the number's last four digits (one log line per incoming
+    call; logs may mask the rest of a number)."""
+    users = re.findall(r"call \d+ to '([^']*)': first response", callee.output())
+    return collections.Counter(user[-4:] for user in users)
 
 
 def test_an_old_bad_retry_delay_gets_nobody_called_twice(
@@ -82,7 +82,7 @@ def test_an_old_bad_retry_delay_gets_nobody_called_twice(
 
     campaign_start(campaign_id=campaign.pk)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _invites(callee)[ANSWERS] < 2:
+    while time.monotonic() < deadline and _invites(callee)[ANSWERS[-4:]] < 2:
         if Contact.objects.get(id=answers.pk).status == "done":
             break
         time.sleep(0.2)
@@ -97,9 +97,10 @@ def test_an_old_bad_retry_delay_gets_nobody_called_twice(
     writer_errors = [line for line in engine_log.splitlines() if "Error" in line][:5]
     context = f"invites {dict(invites)}; attempts {story}; engine log errors {writer_errors}"
 
-    assert invites[ANSWERS] == 1, f"the answering contact was called twice: {context}"
+    assert invites[ANSWERS[-4:]] == 1, f"the answering contact was not called once: {context}"
     assert not [a for a in attempts if a.hangup_cause == "engine_lost"], context
     answered = [a for a in attempts if a.number == ANSWERS]
+    assert len([a for a in answered if a.taken_at is not None]) == 1, context
     assert [(a.status, a.disposition) for a in answered] == [("ended", "answered")], context
     # The busy contact waits the default busy delay instead of the stored nonsense.
     (busy_attempt,) = [a for a in attempts if a.number == BUSY]
