@@ -61,7 +61,7 @@ def _bridge_factory(sip_port: int) -> Callable[[], object]:
         return BridgeRunner(
             rest_host=settings.ENGINE_REST_HOST,
             rest_port=max(0, rest_port),
-            rest_secret=settings.SECRET_KEY.encode(),
+            rest_secret=settings.ENGINE_REST_SECRET.encode(),
         )
 
     return make

@@ -33,7 +33,8 @@ def decode_job(line: bytes) -> tuple[DialJob, list[str]]:
         job = DialJob(**data["job"])
         scopes = [str(s) for s in data["scopes"]]
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a job line: {line[:200]!r}") from exc
+        # Not the line itself: a job line carries the trunk's password.
+        raise ValueError(f"not a job line ({len(line)} bytes): {type(exc).__name__}") from exc
     return job, scopes
 
 

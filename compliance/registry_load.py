@@ -196,6 +196,7 @@ def _pg_fill(
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL statement_timeout = 0")  # a national COPY outlasts 30 s
         if not delta:
             return _pg_fill_full(cursor=cursor, table=table, rows=rows, base=base)
         assert base is not None

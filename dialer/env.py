@@ -51,3 +51,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_secret(
+    name: str,
+    *,
+    dev_default: str,
+    required: bool,
+    min_length: int = 32,
+    distinct_from: dict[str, str] | None = None,
+) -> str:
+    """A secret from NAME or NAME_FILE. With required (DEBUG off) it must be set, not the
+    development default, at least min_length characters and unlike every secret in
+    distinct_from (name -> value): one leaked key must not unlock another's job."""
+    value = env_str(name, "")
+    if not required:
+        return value or dev_default
+    if not value:
+        raise SettingError(f"{name} (or {name}_FILE) must be set when DEBUG is off")
+    if value == dev_default:
+        raise SettingError(f"{name} is the development default; set a real secret")
+    if len(value) < min_length:
+        raise SettingError(f"{name} must be at least {min_length} characters")
+    for other_name, other in (distinct_from or {}).items():
+        if value == other:
+            raise SettingError(f"{name} must differ from {other_name}")
+    return value

@@ -6,19 +6,49 @@ from pathlib import Path
 
 import dj_database_url
 
-from dialer.env import SettingError, env_bool, env_int, env_list, env_str
+from dialer.env import SettingError, env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DIALER_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key"  # noqa: S105 - development default, refused when DEBUG=0
+# Secrets: env or NAME_FILE. The development defaults are refused when DEBUG is off, as are
+# secrets under 32 characters and one secret reused for another job.
+SECRET_KEY = env_secret("SECRET_KEY", dev_default="dev-only-insecure-key", required=not DEBUG)
+# Keys the audit chain's MACs and number tokens (compliance.keys); it must never change.
+AUDIT_KEY = env_secret(
+    "AUDIT_KEY",
+    dev_default="dev-only-audit-key",
+    required=not DEBUG,
+    distinct_from={"SECRET_KEY": SECRET_KEY},
+)
+# Derives each stream's credentials for the engines' Twilio-style hang-up endpoint; its own key,
+# so rotating it (which only cuts live calls' REST hang-up) touches nothing else.
+ENGINE_REST_SECRET = env_secret(
+    "ENGINE_REST_SECRET",
+    dev_default="dev-only-rest-secret",
+    required=not DEBUG,
+    distinct_from={"SECRET_KEY": SECRET_KEY, "AUDIT_KEY": AUDIT_KEY},
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+# HTTPS only when DEBUG is off (make demo and runserver keep plain HTTP). Each has its own switch
+# for the proxy in front: SECURE_SSL_REDIRECT=0 when it already redirects or health-checks over
+# plain HTTP; SECURE_PROXY_SSL_HEADER=0 unless the proxy sets X-Forwarded-Proto itself (any
+# client could send the header otherwise, and Django would take plain HTTP for HTTPS).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Opt-in: asking browsers to preload HSTS for the domain is hard to take back.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", not DEBUG) else None
+)
+# W021 only says the domain could not be submitted to the preload lists: that is the choice above.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -27,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "compliance",
     "campaigns",
     "telephony",
@@ -41,7 +72,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a lockout into its 429 page
 ]
+
+# Admin logins: after AXES_FAILURE_LIMIT failures for one username from one address, that pair
+# is locked for AXES_COOLOFF_TIME hours (django-axes). The address is REMOTE_ADDR: behind a
+# proxy every client shares the proxy's, so the lockout is then per username.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_TIME", 1, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 
 ROOT_URLCONF = "dialer.urls"
 WSGI_APPLICATION = "dialer.wsgi.application"
@@ -72,11 +115,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# PostgreSQL: an unreachable server fails a connection in seconds, and a runaway statement is
+# cancelled instead of holding locks and a connection (0 = no limit). Work that legitimately runs
+# longer (the registry load's COPY) lifts it for its own transaction with SET LOCAL.
+DB_CONNECT_TIMEOUT_S = env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=1)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30000, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    pg_options: dict[str, object] = {"connect_timeout": DB_CONNECT_TIMEOUT_S}
+    if DB_STATEMENT_TIMEOUT_MS:
+        pg_options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), **pg_options}
 if env_str("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+AUTH_PASSWORD_VALIDATORS: list[dict[str, object]] = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -90,7 +151,18 @@ REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_QUEUE_DIR = VAR_DIR / "celery-queue"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+CELERY_BROKER_TRANSPORT: str | None = None
+CELERY_WORKER_POOL = "prefork"
+CELERY_WORKER_CONCURRENCY: int | None = None  # None: the command line's -c, else one per CPU
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport lets a consumer read a message file before its writer has filled it
+    # (JSONDecodeError: the worker dies); ours makes each file appear whole (dialer/broker_fs.py).
+    CELERY_BROKER_TRANSPORT = "dialer.broker_fs:Transport"
+    # One solo process per worker, whatever -c says (dialer/celery.py): a fetched message lives
+    # only in that process's memory until acknowledged, so fewer in flight means fewer lost to
+    # a kill, and SQLite takes one writer at a time anyway.
+    CELERY_WORKER_POOL = "solo"
+    CELERY_WORKER_CONCURRENCY = 1
     CELERY_QUEUE_DIR.mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery-processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -115,8 +187,9 @@ ENGINE_SIP_HOST = env_str("ENGINE_SIP_HOST", "127.0.0.1")
 ENGINE_BASE_PORT = env_int("ENGINE_BASE_PORT", 5080, minimum=1)
 ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
 # Each engine process serves Twilio's call-update REST call (agents hang up through it) here;
-# port 0 = any free port, which each stream's start message names. "" turns it off.
-ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", ENGINE_SIP_HOST)
+# port 0 = any free port, which each stream's start message names. "" turns it off. Loopback by
+# default: it is plain HTTP with basic auth, for agents on the same host or a private network.
+ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", "127.0.0.1")
 ENGINE_REST_PORT = env_int("ENGINE_REST_PORT", 0, minimum=0)
 # How a call with an agent carries its audio: "relay" (the bridge's own RTP relay; pjsua only
 # signals) or "tap" (pjsua's media, jitter buffer and an AudioMediaPort per call: ~13 ms more
@@ -160,10 +233,27 @@ COMPLIANCE_DEFAULT_REGION = env_str("COMPLIANCE_DEFAULT_REGION", "IN")
 # Zone of the campaigns' own daily windows (the regulatory windows use each callee's zone).
 COMPLIANCE_DEFAULT_TZ = env_str("COMPLIANCE_DEFAULT_TZ", "Asia/Kolkata")
 
+# Data protection: contact data of campaigns finished more than DATA_RETENTION_DAYS ago is erased
+# (0: off; compliance.checks refuses 1-364, the DPDP Rules keep logs a year). The audit chain's
+# head goes to AUDIT_ANCHOR_FILE (keep it off the database host) every AUDIT_ANCHOR_INTERVAL_S.
+DATA_RETENTION_DAYS = env_int("DATA_RETENTION_DAYS", 0, minimum=0)
+AUDIT_ANCHOR_FILE = env_str("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.log"))
+AUDIT_ANCHOR_INTERVAL_S = env_int("AUDIT_ANCHOR_INTERVAL_S", 3600, minimum=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Phone numbers keep only their last four digits in every line (dialer/log_mask.py).
+    "filters": {"mask_numbers": {"()": "dialer.log_mask.MaskNumbers"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_numbers"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes says "BEGIN" at every start of every process; its lockouts still log.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }

@@ -20,17 +20,18 @@ Twilio behaviour mirrored:
 Deliberate differences:
 
 * Credentials are per call, not per account: ``stream_credentials`` derives an AccountSid and
-  AuthToken from the CallSid with an HMAC under a process secret. Nothing is stored, and one
-  agent's credentials cannot touch another call (CallSids here are predictable, the secret is
-  not).
+  AuthToken from the CallSid with an HMAC under a secret of their own (the engines pass
+  ``settings.ENGINE_REST_SECRET``, never Django's SECRET_KEY: tokens handed to agents must not
+  be material derived from the key that signs sessions). Nothing is stored, and one agent's
+  credentials cannot touch another call (CallSids here are predictable, the secret is not).
 * ``canceled`` hangs the call up whatever its state (Twilio only cancels queued/ringing calls):
   by the time an agent has a stream, "cancel" can only mean "end it". Other update parameters
   (``Url``, ``Twiml``, ...) are not supported; without a valid ``Status`` the answer is 400.
 * One request per connection: every answer carries ``Connection: close`` and the socket is
   closed after it. HTTP clients handle this transparently; it keeps the parser small and a
   connection's lifetime bounded by one read timeout.
-* Plain HTTP, no chunked request bodies (501). Basic auth is cleartext, so bind to loopback or a
-  private network, or terminate TLS in front.
+* Plain HTTP, no chunked request bodies (501). Basic auth is cleartext, so bind to loopback (the
+  engines' default, ENGINE_REST_HOST) or a private network, or terminate TLS in front.
 
 Robustness: the server shares its loop with live audio streams, so no client can raise out of it
 or hold it up. Each connection gets one deadline for its whole request, header and body sizes are

@@ -16,7 +16,8 @@ class DialJob:
     agent_url: str = ""
     custom_parameters: dict[str, str] = field(default_factory=dict)
     auth_username: str = ""
-    auth_password: str = ""
+    # The trunk's digest password (TRUNK_<NAME>_PASSWORD): never in a repr, so never in a log.
+    auth_password: str = field(default="", repr=False)
     opt_out_digit: str = ""  # a DTMF key that opts the callee out ("" = none)
     stream_format: str = "twilio"  # the agent's WebSocket format: twilio or exotel
 
