@@ -42,6 +42,7 @@ def main() -> None:
     from django.utils import timezone
 
     from bench.registry_data import registry_numbers, write_registry_csv
+    from compliance.keys import number_token
     from compliance.models import AuditEntry, Consent, Sender, Suppression
     from compliance.registry_load import registry_load
     from compliance.services import decide
@@ -62,6 +63,7 @@ def main() -> None:
     Consent.objects.bulk_create(
         Consent(
             number=n,
+            number_token=number_token(n),
             sender=sender,
             scope="promotional",
             given_at=now - dt.timedelta(days=1),
@@ -70,11 +72,14 @@ def main() -> None:
         for i, n in enumerate(in_registry[:2000])
     )
     Suppression.objects.filter(sender=sender).delete()
-    Suppression.objects.bulk_create(Suppression(number=n, sender=sender) for n in clean[:2000])
+    Suppression.objects.bulk_create(
+        Suppression(number=n, number_token=number_token(n), sender=sender) for n in clean[:2000]
+    )
     AuditEntry.objects.bulk_create(
         AuditEntry(
             kind="decision",
             number=n,
+            number_token=number_token(n),
             sender_dlt_id="1101BENCH",
             purpose="promotional",
             allowed=True,

@@ -36,6 +36,7 @@ def main() -> None:
     from django.utils import timezone
 
     from bench.registry_data import registry_numbers, write_registry_csv
+    from compliance.keys import number_token
     from compliance.models import Sender, Suppression
     from compliance.registry import registry_current, registry_lookup
     from compliance.registry_load import registry_load
@@ -62,7 +63,9 @@ def main() -> None:
     rng.shuffle(contacts)
     sender, _ = Sender.objects.get_or_create(dlt_entity_id="1101BENCH", defaults={"name": "Bench"})
     Suppression.objects.filter(sender=sender).delete()
-    Suppression.objects.bulk_create(Suppression(number=n, sender=sender) for n in others[:5000])
+    Suppression.objects.bulk_create(
+        Suppression(number=n, number_token=number_token(n), sender=sender) for n in others[:5000]
+    )
 
     kwargs: dict[str, Any] = {
         "purpose": "promotional",
@@ -86,7 +89,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for number in sample:
         registry_lookup(state=state, number=number)
-        Suppression.objects.filter(number=number).filter(
+        Suppression.objects.filter(number_token=number_token(number)).filter(
             Q(sender__isnull=True) | Q(sender=sender)
         ).exists()
     base_rate = len(sample) / (time.perf_counter() - t0)

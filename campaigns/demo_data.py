@@ -8,9 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import CallerId, Campaign, Contact, ContactList, Trunk
+from campaigns.services.caller_ids import caller_id_save
 from compliance.models import Sender
 from compliance.policy import callee_zone
 from compliance.registry import registry_replace
+from compliance.senders import sender_save
 from compliance.suppressions import suppression_add
 
 DEMO_CONTACTS = [
@@ -41,20 +43,22 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
     now = timezone.now()
     # A sender of its own per run: the daily frequency caps count per number and sender, so
     # yesterday's (or five minutes ago's) demo calls must not block today's.
-    sender = Sender.objects.create(
-        dlt_entity_id=f"1101DEMO{now:%Y%m%d%H%M%S}",
-        name=f"Demo Academy ({now:%Y-%m-%d %H:%M:%S})",
-        sector="other",
+    sender = sender_save(
+        sender=Sender(
+            dlt_entity_id=f"1101DEMO{now:%Y%m%d%H%M%S}",
+            name=f"Demo Academy ({now:%Y-%m-%d %H:%M:%S})",
+            sector="other",
+        ),
+        actor="demo",
     )
     trunk, _ = Trunk.objects.update_or_create(
         name="demo-callee", defaults={"sip_uri": callee_uri, "max_cps": 5, "max_channels": 4}
     )
-    clis = [
-        CallerId.objects.update_or_create(
-            number=number, defaults={"sender": sender, "trunk": trunk, "series": "140"}
-        )[0]
-        for number in ("+911401234501", "+911401234502")
-    ]
+    clis = []
+    for number in ("+911401234501", "+911401234502"):
+        caller_id = CallerId.objects.filter(number=number).first() or CallerId(number=number)
+        caller_id.sender, caller_id.trunk, caller_id.series = sender, trunk, "140"
+        clis.append(caller_id_save(caller_id=caller_id, actor="demo"))
     registry_replace(rows=REGISTRY, as_of=now, source="demo registry")
     suppression_add(
         number="+919876501243", actor="demo", sender_dlt_id=sender.dlt_entity_id,

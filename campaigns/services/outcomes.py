@@ -12,8 +12,9 @@ from campaigns.models import AttemptStatus, CallAttempt, Contact, ContactStatus
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.retry import MAX_TEMPORARY_BLOCKS, block_lifts_at, retry_delay
 from compliance.audit import audit_append, audit_outcome, iso_utc
-from compliance.models import AuditEntry, Suppression
+from compliance.models import AuditEntry
 from compliance.policy import callee_zone, policy_from_settings
+from compliance.suppressions import SuppressionRequest, suppressions_add
 from telephony.engine.events import CallEvent
 
 log = logging.getLogger(__name__)
@@ -152,11 +153,18 @@ def attempt_opt_out(*, attempt_id: int, digit: str, at: dt.datetime) -> bool:
     sender at once (the next check refuses it) and audit it. True if newly suppressed."""
     attempt = CallAttempt.objects.select_related("campaign__sender").get(id=attempt_id)
     campaign = attempt.campaign
+    if not attempt.number:  # erased while the call was live: already suppressed everywhere
+        return False
     with transaction.atomic():
-        _, created = Suppression.objects.get_or_create(
-            number=attempt.number,
-            sender=campaign.sender,
-            defaults={"reason": f"opt-out: DTMF {digit} during attempt {attempt_id}"},
+        ((_, created),) = suppressions_add(
+            requests=[
+                SuppressionRequest(
+                    number=attempt.number,
+                    sender_id=campaign.sender_id,
+                    reason=f"opt-out: DTMF {digit} during attempt {attempt_id}",
+                )
+            ],
+            actor="callee:dtmf",
         )
         audit_append(
             kind=AuditEntry.Kind.OPT_OUT,

@@ -20,8 +20,10 @@ from campaigns.models import (
     Trunk,
 )
 from campaigns.models.attempt import FINAL_STATUSES
+from campaigns.services.caller_ids import caller_id_save
 from compliance.models import Purpose, Sector, Sender
 from compliance.numbers import InvalidNumber, cli_series, to_e164
+from compliance.senders import sender_save
 
 _SIP_URI = re.compile(r"^sips?:(?:[^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:;[^\s]*)?$")
 
@@ -74,19 +76,28 @@ def test_call_prepare(
     if not re.fullmatch(r"\+?\d{3,15}", cli):
         raise TestCallError(f"--cli {cli!r} is not a number")
 
-    sender, _ = Sender.objects.get_or_create(
-        dlt_entity_id=sender_dlt_id, defaults={"name": sender_dlt_id, "sector": sector}
-    )
-    if sender.sector != sector:
-        Sender.objects.filter(id=sender.pk).update(sector=sector)
+    sender = Sender.objects.filter(dlt_entity_id=sender_dlt_id).first()
+    if sender is None:
+        sender = sender_save(
+            sender=Sender(dlt_entity_id=sender_dlt_id, name=sender_dlt_id, sector=sector),
+            actor="cli:dial",
+        )
+    elif sender.sector != sector:
+        # The sector decides the caller-ID series rule for every campaign of the sender: a test
+        # call must not loosen it. Changing it is an audited edit in the admin.
+        raise TestCallError(
+            f"sender {sender_dlt_id} is in sector {sender.sector}, not {sector}: use "
+            f"--sector {sender.sector}, or change the sender in the admin"
+        )
     trunk, _ = Trunk.objects.get_or_create(
         sip_uri=trunk_uri,
         defaults={"name": "test-" + re.sub(r"[^a-z0-9]+", "-", trunk_uri.lower()).strip("-")},
     )
     if trunk.auth_username != auth_user:
         Trunk.objects.filter(id=trunk.pk).update(auth_username=auth_user)
-    caller_id, _ = CallerId.objects.get_or_create(
-        number=cli, defaults={"sender": sender, "trunk": trunk, "series": cli_series(cli)}
+    caller_id = CallerId.objects.filter(number=cli).first() or caller_id_save(
+        caller_id=CallerId(number=cli, sender=sender, trunk=trunk, series=cli_series(cli)),
+        actor="cli:dial",
     )
     if caller_id.sender_id != sender.pk:
         raise TestCallError(f"caller ID {cli} belongs to another sender ({caller_id.sender})")
