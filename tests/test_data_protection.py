@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import CallerId
+from campaigns.services.test_call import TestCallError
+from campaigns.services.test_call import test_call_prepare as prepare_test_call
 from compliance.imports import consents_import
 from compliance.keys import number_token
 from compliance.models import AuditEntry, Consent, Sender, Suppression
@@ -306,3 +308,19 @@ def test_caller_id_changes_and_archiving_are_audited(admin_client: Client) -> No
     assert entries[0].detail["created"] is True
     assert entries[0].detail["changed"]["number"] == "+911401234567"
     assert set(entries[1].detail["changed"]) == {"active", "archived_at"}
+
+
+def test_a_test_call_never_changes_a_senders_sector() -> None:
+    sender = make_sender(sector="bfsi")
+    common: dict[str, Any] = {
+        "number": "9876543210", "trunk_uri": "sip:127.0.0.1:5070", "cli": "1600123456",
+        "purpose": "transactional", "sender_dlt_id": sender.dlt_entity_id, "category": None,
+        "ring_timeout_s": 5, "max_call_s": 5, "agent_url": "",
+    }  # fmt: skip
+    with pytest.raises(TestCallError, match="is in sector bfsi"):
+        prepare_test_call(sector="other", **common)
+    assert prepare_test_call(sector=None, **common)
+    sender.refresh_from_db()
+    assert sender.sector == "bfsi"
+    assert CallerId.objects.get().number == "+911600123456"
+    assert _entries(AuditEntry.Kind.CALLER_ID_CHANGED)[0].actor == "cli:dial"

@@ -45,7 +45,11 @@ class Command(BaseCommand):
         parser.add_argument("--cli", required=True, help="caller ID to present")
         parser.add_argument("--purpose", default=Purpose.PROMOTIONAL, choices=Purpose.values)
         parser.add_argument("--sender", default="TEST-SENDER", help="DLT entity id")
-        parser.add_argument("--sector", default=Sector.OTHER, choices=Sector.values)
+        parser.add_argument(
+            "--sector",
+            choices=Sector.values,
+            help="for a new sender (default other); an existing sender keeps its own",
+        )
         parser.add_argument("--category", type=int, default=None)
         parser.add_argument("--ring-timeout", type=int, default=30)
         parser.add_argument("--max-seconds", type=int, default=60, help="hang up after this")
