@@ -994,7 +994,9 @@ class Bench:
         env = dict(
             os.environ, DATABASE_URL=url, DIAL_APPROVAL_MAX_AGE_S="3600", LOG_LEVEL="WARNING"
         )
-        env |= {"DEBUG": "0", "SECRET_KEY": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"}
+        env |= {"DEBUG": "0", "PYTHONUNBUFFERED": "1"}
+        # Production settings: each key of its own (settings refuse a shared or missing one).
+        env |= {k: secrets.token_hex(24) for k in ("SECRET_KEY", "AUDIT_KEY", "ENGINE_REST_SECRET")}
         self.rec_a, self.rec_b = workdir / "callee-a", workdir / "callee-b"
         self.proc_a = callee_process(
             "callee-a", self.callee_a, self.rec_a, env, "--dtmf", CALLEE_DTMF

@@ -446,7 +446,9 @@ def main() -> None:
     )
     env = dict(os.environ, DATABASE_URL=url, DIAL_APPROVAL_MAX_AGE_S="3600", LOG_LEVEL="WARNING")
     # Engines as in production: DEBUG off (no per-query bookkeeping).
-    env |= {"DEBUG": "0", "SECRET_KEY": secrets.token_hex(16)}
+    env |= {"DEBUG": "0"}
+    # Production settings: each key of its own (settings refuse a shared or missing one).
+    env |= {k: secrets.token_hex(24) for k in ("SECRET_KEY", "AUDIT_KEY", "ENGINE_REST_SECRET")}
     pool = ManagedProcess(
         "engine-pool",
         manage_cmd("run_engine", "--processes", str(args.processes), "--base-port", str(base),

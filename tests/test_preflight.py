@@ -120,9 +120,9 @@ def test_start_runs_the_scrub_and_refuses_a_caller_id_that_may_not_be_used(
 
 
 def test_admin_shows_the_scrub_and_serves_the_report(promo: Campaign) -> None:
-    User.objects.create_superuser("boss", "boss@example.com", "pw")
+    boss = User.objects.create_superuser("boss", "boss@example.com", "pw")
     client = Client()
-    client.login(username="boss", password="pw")
+    client.force_login(boss)
     csv_file = b"number,name\n9876500010,Zoya\n9876500000,Blocked Bob\n"
     from django.core.files.uploadedfile import SimpleUploadedFile
 
