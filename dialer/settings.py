@@ -85,6 +85,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_TIME", 1, minimum=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Its admin pages offer actions (deleting lockout records) with no permission of their own, which
+# any staff user given a view permission could run: lockouts are handled with its commands.
+AXES_ENABLE_ADMIN = False
 
 ROOT_URLCONF = "dialer.urls"
 WSGI_APPLICATION = "dialer.wsgi.application"
