@@ -12,15 +12,29 @@ class InvalidNumber(ValueError):
     pass
 
 
-def to_e164(raw: str, *, region: str) -> str:
-    """Normalise a number given as E.164, national or with a trunk 0; raise InvalidNumber if bad."""
+# phonenumbers is lenient on purpose: it reads letters as keypad digits, "x" or ";ext=" as an
+# extension it then drops, and digits of other scripts. A number typed into a form or a file is
+# taken only as ASCII digits with the usual separators, so nobody is suppressed, erased or
+# called under a number other than the one that was typed.
+_NUMBER_CHARS = frozenset("0123456789+-(). ")
+
+
+def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    text = raw.strip()
+    if not text or not _NUMBER_CHARS.issuperset(text):
+        raise InvalidNumber(f"{raw!r} is not a phone number: only digits, +, spaces, - ( ) .")
     try:
-        parsed = phonenumbers.parse(raw.strip(), region)
+        parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"{raw!r} is not a phone number: {exc}") from exc
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber(f"{raw!r} is not a valid number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed
+
+
+def to_e164(raw: str, *, region: str) -> str:
+    """Normalise a number given as E.164, national or with a trunk 0; raise InvalidNumber if bad."""
+    return phonenumbers.format_number(_parse(raw, region), phonenumbers.PhoneNumberFormat.E164)
 
 
 @dataclass(frozen=True)
@@ -32,12 +46,7 @@ class NumberInfo:
 
 def number_info(raw: str, *, region: str, fallback_tz: str) -> NumberInfo:
     """Parse once: E.164, region and the callee's zone. Raises InvalidNumber."""
-    try:
-        parsed = phonenumbers.parse(raw.strip(), region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"{raw!r} is not a phone number: {exc}") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber(f"{raw!r} is not a valid number")
+    parsed = _parse(raw, region)
     zones = pn_timezone.time_zones_for_number(parsed)
     zone = fallback_tz
     if len(zones) == 1 and zones[0] != "Etc/Unknown":

@@ -65,7 +65,19 @@ def test_suppression_added_in_the_admin_as_national_number_blocks_the_e164_numbe
     assert entry.detail["suppression_id"] == row.pk
 
 
-@pytest.mark.parametrize("number", ["12345", "98765 4321x", "+1 555"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "12345",
+        "+1 555",
+        "98765 43211x",  # phonenumbers would drop the "x" (an extension) and accept it
+        "9876543210 ext 12",
+        "+91 98765 43210;ext=1",
+        "98765-FLOWER",
+        "\u0669\u0668\u0667\u0666\u0665\u0664\u0663\u0662\u0661\u0660",  # Arabic-Indic
+        "98765\u00a043210",
+    ],
+)
 def test_invalid_number_in_the_suppression_form_is_a_form_error(
     admin_client: Client, number: str
 ) -> None:
