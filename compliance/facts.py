@@ -53,11 +53,12 @@ def _sql(*, registry_table: str | None, scope: str | None) -> str:
         WITH s AS (SELECT id FROM compliance_sender WHERE dlt_entity_id = %(sender)s)
         SELECT
           (SELECT id FROM s),
-          EXISTS (SELECT 1 FROM compliance_suppression
-                  WHERE number_token = %(token)s AND lifted_at IS NULL
-                    AND (sender_id IS NULL OR sender_id = (SELECT id FROM s))),
-          EXISTS (SELECT 1 FROM compliance_suppression
-                  WHERE number_token = %(token)s AND lifted_at IS NULL AND erasure = %(true)s),
+          -- One probe for both: 0 none, 1 suppressed, 2 erased (an erasure's suppression is
+          -- for every sender, so it is among these rows).
+          (SELECT COALESCE(MAX(CASE WHEN erasure THEN 2 ELSE 1 END), 0)
+             FROM compliance_suppression
+            WHERE number_token = %(token)s AND lifted_at IS NULL
+              AND (sender_id IS NULL OR sender_id = (SELECT id FROM s))),
           {prefs},
           {consent},
           (SELECT COUNT(*) FROM compliance_auditentry
@@ -97,10 +98,10 @@ def number_facts(
     assert row is not None
     return NumberFacts(
         sender_id=row[0],
-        suppressed=bool(row[1]),
-        erased=bool(row[2]),
-        prefs=None if row[3] is None else int(row[3]),
-        consent=row[4],
-        attempts_today=int(row[5]),
-        answered_promo_today=int(row[6]),
+        suppressed=int(row[1]) >= 1,
+        erased=int(row[1]) == 2,
+        prefs=None if row[2] is None else int(row[2]),
+        consent=row[3],
+        attempts_today=int(row[4]),
+        answered_promo_today=int(row[5]),
     )

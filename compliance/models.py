@@ -96,7 +96,9 @@ class Consent(TokenisedNumber):
         SERVICE_EXPLICIT = "service_explicit"
 
     number = models.CharField(max_length=20, blank=True)  # blank once erased
-    number_token = models.CharField(max_length=64, db_index=True, default="", editable=False)
+    # Indexed by Meta's (number_token, sender, scope); a second index would only cost the
+    # last-moment check planning time.
+    number_token = models.CharField(max_length=64, default="", editable=False)
     sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="consents")
     scope = models.CharField(max_length=20, choices=Scope.choices)
     given_at = models.DateTimeField()
@@ -126,7 +128,7 @@ class Suppression(TokenisedNumber):
     """
 
     number = models.CharField(max_length=20, blank=True)  # blank once erased
-    number_token = models.CharField(max_length=64, db_index=True, default="", editable=False)
+    number_token = models.CharField(max_length=64, default="", editable=False)
     sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.CharField(max_length=200, blank=True)
     # Left by an erasure: blocks every purpose (reason `erased`), not only the suppressible ones.
@@ -139,6 +141,9 @@ class Suppression(TokenisedNumber):
 
     class Meta:
         permissions = [("lift_suppression", "Can lift a suppression")]
+        # A plain index: db_index would add a LIKE index no query uses, and every index of a
+        # table the last-moment check reads is planning time on every call.
+        indexes = [models.Index(fields=["number_token"], name="suppression_token_idx")]
 
     def __str__(self) -> str:
         return f"{self.number or '(erased)'} suppressed ({self.reason or 'no reason'})"

@@ -264,7 +264,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='consent',
             name='number_token',
-            field=models.CharField(db_index=True, default='', editable=False, max_length=64),
+            field=models.CharField(default='', editable=False, max_length=64),
         ),
         migrations.AddField(
             model_name='suppression',
@@ -294,7 +294,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='suppression',
             name='number_token',
-            field=models.CharField(db_index=True, default='', editable=False, max_length=64),
+            field=models.CharField(default='', editable=False, max_length=64),
         ),
         migrations.AlterField(
             model_name='auditentry',
@@ -333,6 +333,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='consent',
             index=models.Index(fields=['number_token', 'sender', 'scope'], name='compliance__number__085e27_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='suppression',
+            index=models.Index(fields=['number_token'], name='suppression_token_idx'),
         ),
             migrations.RunPython(tokens_and_rekey, migrations.RunPython.noop),
         migrations.RunPython(install_guards, migrations.RunPython.noop),
