@@ -126,5 +126,5 @@ def roles_setup(*, registry: Apps | None = None) -> list[str]:
                 group.permissions.remove(*(held[key] for key in removed))
                 changes.append(f"{role}: removed {', '.join(f'{a}.{c}' for a, c in removed)}")
     for line in changes:
-        log.info("roles: %s", line)
+        log.debug("roles: %s", line)  # setup_roles prints them; migrate stays quiet
     return changes
