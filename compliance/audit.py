@@ -98,6 +98,33 @@ def audit_policy(*, policy: dict[str, object], previous_hash: str | None) -> Aud
     )
 
 
+def audit_record_change(
+    *,
+    kind: str,
+    actor: str,
+    sender_dlt_id: str,
+    ref: dict[str, object],
+    before: dict[str, object] | None,
+    after: dict[str, object],
+) -> AuditEntry | None:
+    """Audit a row's change (before None: it was created) as the fields that changed and their
+    old values; nothing when nothing changed."""
+    if before == after:
+        return None
+    changed = {k: v for k, v in after.items() if before is None or before.get(k) != v}
+    return audit_append(
+        kind=kind,
+        actor=actor,
+        sender_dlt_id=sender_dlt_id,
+        detail={
+            **ref,
+            "created": before is None,
+            "changed": changed,
+            "before": {k: before.get(k) for k in changed} if before else None,
+        },
+    )
+
+
 def audit_append(**fields: Any) -> AuditEntry:
     """Append one entry at the head of the chain: the only way rows enter the audit log.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit import audit_append
+from compliance.audit import audit_record_change
 from compliance.models import AuditEntry, Sender
 
 AUDITED_FIELDS = ("dlt_entity_id", "name", "sector", "archived_at")
@@ -32,20 +32,13 @@ def sender_save(*, sender: Sender, actor: str) -> Sender:
                 raise SenderError("a sender's DLT entity id cannot change: add a new sender")
             before = _values(stored)
         sender.save()
-        after = _values(sender)
-        if before == after:
-            return sender
-        changed = {k: v for k, v in after.items() if before is None or before[k] != v}
-        audit_append(
+        audit_record_change(
             kind=AuditEntry.Kind.SENDER_CHANGED,
             actor=actor,
             sender_dlt_id=sender.dlt_entity_id,
-            detail={
-                "sender_id": sender.pk,
-                "created": before is None,
-                "changed": changed,
-                "before": {k: before[k] for k in changed} if before else None,
-            },
+            ref={"sender_id": sender.pk},
+            before=before,
+            after=_values(sender),
         )
     return sender
 

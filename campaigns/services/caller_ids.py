@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from campaigns.models import CallerId
-from compliance.audit import audit_append
+from compliance.audit import audit_record_change
 from compliance.models import AuditEntry
 
 AUDITED_FIELDS = ("number", "series", "sender_id", "trunk_id", "active", "daily_max")
@@ -27,19 +27,12 @@ def caller_id_save(*, caller_id: CallerId, actor: str) -> CallerId:
             stored = CallerId.objects.select_for_update().filter(pk=caller_id.pk).first()
             before = _values(stored) if stored else None
         caller_id.save()
-        after = _values(caller_id)
-        if before == after:
-            return caller_id
-        changed = {k: v for k, v in after.items() if before is None or before[k] != v}
-        audit_append(
+        audit_record_change(
             kind=AuditEntry.Kind.CALLER_ID_CHANGED,
             actor=actor,
             sender_dlt_id=caller_id.sender.dlt_entity_id,
-            detail={
-                "caller_id": caller_id.pk,
-                "created": before is None,
-                "changed": changed,
-                "before": {k: before[k] for k in changed} if before else None,
-            },
+            ref={"caller_id": caller_id.pk},
+            before=before,
+            after=_values(caller_id),
         )
     return caller_id
