@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -60,18 +59,7 @@ from campaigns.services.preflight import campaign_preflight, campaign_preflight_
 from compliance.admin import actor_of
 from compliance.models import Sender
 from dialer.admin_filters import ArchivedListFilter
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow(row)
+from dialer.csv_out import csv_lines
 
 
 @admin.register(Trunk)
@@ -322,7 +310,7 @@ class CampaignAdmin(KeepsHistoryAdmin):
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         rows = campaign_preflight_rows(campaign_id=campaign.pk)
-        response = StreamingHttpResponse(_csv_lines(("number", "name", "reasons"), rows),
+        response = StreamingHttpResponse(csv_lines(("number", "name", "reasons"), rows),
                                          content_type="text/csv")  # fmt: skip
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-preflight.csv"'

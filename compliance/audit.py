@@ -144,7 +144,11 @@ def audit_append_many(entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
         if clash := _CHAIN_FIELDS & fields.keys():
             raise ValueError(f"audit_append sets {sorted(clash)} itself")
         token = fields.pop("token", None)
-        fields.setdefault("number", "")
+        # A decision on an invalid number records what was given, which may be anything: the
+        # column holds 32 characters, and a longer input must not stop the decision's entry.
+        fields["number"] = str(fields.get("number", ""))[
+            : AuditEntry._meta.get_field("number").max_length
+        ]
         fields["number_token"] = token if token is not None else number_token(fields["number"])
         # Store exactly what the database will hand back (tuples become lists, keys strings), so
         # the MAC computed now is the one verification recomputes from the row.

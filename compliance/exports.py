@@ -6,7 +6,6 @@ offline with `compliance.verify.chain_verify` (each line's hash with `compliance
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from django.db.models import QuerySet
 from compliance.audit import iso_utc
 from compliance.keys import number_token
 from compliance.models import AuditEntry
+from dialer.csv_out import CsvLines
 
 COLUMNS = [
     "id", "created_at", "kind", "actor", "attempt_id", "campaign_id", "sender_dlt_id", "number",
@@ -88,24 +88,17 @@ def _rows(entries: QuerySet[AuditEntry]) -> Iterator[Row]:
         yield row
 
 
-class _Echo:
-    """A file that hands back what is written, so csv.writer formats one line at a time."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _encoder(fmt: str) -> tuple[str, Callable[[Row], str]]:
     if fmt == "csv":
-        writer = csv.writer(_Echo())
+        lines = CsvLines()  # formula-like cells neutralised; JSON lines stay exact
 
         def csv_line(row: Row) -> str:
             reasons = row["reasons"]
             row["reasons"] = ";".join(map(str, reasons)) if isinstance(reasons, list) else ""
             row["detail"] = json.dumps(row["detail"], sort_keys=True)
-            return str(writer.writerow([row[c] for c in COLUMNS]))
+            return lines.line(row[c] for c in COLUMNS)
 
-        return str(writer.writerow(COLUMNS)), csv_line
+        return lines.line(COLUMNS), csv_line
     if fmt == "jsonl":
         return "", lambda row: json.dumps(row, sort_keys=True) + "\n"
     raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
