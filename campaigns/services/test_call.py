@@ -91,10 +91,13 @@ def test_call_prepare(
             f"sender {sender_dlt_id} is in sector {sender.sector}, not {sector}: use "
             f"--sector {sender.sector}, or change the sender in the admin"
         )
-    trunk, _ = Trunk.objects.get_or_create(
-        sip_uri=trunk_uri,
-        defaults={"name": "test-" + re.sub(r"[^a-z0-9]+", "-", trunk_uri.lower()).strip("-")},
-    )
+    # Several trunks may share an address (one carrier, two accounts): take the oldest.
+    trunk = Trunk.objects.filter(sip_uri=trunk_uri).order_by("id").first()
+    if trunk is None:
+        trunk = Trunk.objects.create(
+            sip_uri=trunk_uri,
+            name="test-" + re.sub(r"[^a-z0-9]+", "-", trunk_uri.lower()).strip("-"),
+        )
     if trunk.auth_username != auth_user:
         Trunk.objects.filter(id=trunk.pk).update(auth_username=auth_user)
     try:
