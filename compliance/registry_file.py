@@ -53,7 +53,12 @@ def read_layout(fh: IO[bytes]) -> Layout:
         header = raw.decode("utf-8-sig").strip()
     except UnicodeDecodeError as exc:
         raise RegistryLoadError("line 1: the file is not UTF-8") from exc
-    names = [name.strip().lower() for name in next(csv.reader([header]), [])]
+    try:
+        names = [name.strip().lower() for name in next(csv.reader([header]), [])]
+    except csv.Error as exc:  # e.g. a file whose lines end in a lone CR: one endless "line"
+        raise RegistryLoadError(
+            f"line 1: the header cannot be read ({exc}); lines must end with LF or CRLF"
+        ) from exc
     missing = [name for name in ("number", "preferences") if name not in names]
     if missing:
         raise RegistryLoadError(
@@ -106,7 +111,11 @@ class Parser:
         return out
 
     def _slow(self, line: str, line_no: int) -> str | None:
-        fields = next(csv.reader([line]), [])
+        try:
+            fields = next(csv.reader([line]), [])
+        except csv.Error as exc:  # a lone CR, an unterminated quote, a field over 128 KiB
+            self.tally.reject(line_no, f"unreadable row ({exc})")
+            return None
         layout = self.layout
         raw = fields[layout.number] if len(fields) > layout.number else ""
         digits = registry_digits(raw)

@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from compliance.audit import audit_append, iso_utc
 from compliance.models import AuditEntry, RegistryVersion
 from compliance.registry import RegistryState, create_table, registry_current
-from compliance.registry_file import DELETE, Parser, RegistryLoadError, copy_rows, read_layout
+from compliance.registry_file import (
+    DELETE,
+    Parser,
+    RegistryLoadError,
+    Tally,
+    copy_rows,
+    read_layout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +66,13 @@ class _Counts:
 
 
 def registry_load(
-    *, path: Path, as_of: dt.datetime, delta: bool, source: str = "", actor: str = "system"
+    *,
+    path: Path,
+    as_of: dt.datetime,
+    delta: bool,
+    source: str = "",
+    actor: str = "system",
+    force: bool = False,
 ) -> LoadReport:
     """Load a full or delta registry file as a new version, in force when this returns.
 
@@ -76,6 +91,9 @@ def registry_load(
         raise RegistryLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
     with fh, _load_lock(postgres=postgres):
         _discard_incomplete()
+        guards = (
+            [] if _ends_with_newline(fh) else ["the file does not end with a newline (cut short?)"]
+        )
         layout = read_layout(fh)
         base = registry_current()
         if delta and base is None:
@@ -92,6 +110,12 @@ def registry_load(
             else:
                 counts = _sqlite_fill(table=table, rows=rows, base=base, delta=delta)
             tally = parser.tally
+            guards += _guards(kind=kind, base=base, counts=counts, tally=tally)
+            if guards and not force:
+                raise RegistryLoadError(
+                    "refused, nothing changed: " + "; ".join(guards) + ". If the file is right, "
+                    "load it with --force (audited)"
+                )
             with transaction.atomic(durable=True):
                 RegistryVersion.objects.filter(id=version.pk).update(
                     completed_at=timezone.now(), rows_read=tally.rows_read, added=counts.added,
@@ -105,7 +129,7 @@ def registry_load(
                         "source": version.source, "rows_read": tally.rows_read,
                         "added": counts.added, "changed": counts.changed,
                         "removed": counts.removed, "rejected": tally.rejected,
-                        "entries": counts.entries,
+                        "entries": counts.entries, "forced_past": guards,
                     },
                 )  # fmt: skip
         except BaseException:
@@ -123,6 +147,49 @@ def registry_load(
         entries=counts.entries, issues=list(tally.issues), seconds=seconds,
         duplicates=counts.duplicates,
     )  # fmt: skip
+
+
+def _ends_with_newline(fh: IO[bytes]) -> bool:
+    """A file cut short (a failed download, `head -c`) ends mid-line; a whole one with a newline."""
+    fh.seek(0, os.SEEK_END)
+    if fh.tell() == 0:
+        return False
+    fh.seek(-1, os.SEEK_END)
+    last = fh.read(1)
+    fh.seek(0)
+    return last == b"\n"
+
+
+def _guards(*, kind: str, base: RegistryState | None, counts: _Counts, tally: Tally) -> list[str]:
+    """Why this load could remove protection by accident (empty when it looks whole)."""
+    found: list[str] = []
+    if (
+        tally.rows_read
+        and tally.rejected * 100 > settings.REGISTRY_MAX_REJECTED_PCT * tally.rows_read
+    ):
+        found.append(
+            f"{tally.rejected} of {tally.rows_read} rows rejected (over "
+            f"{settings.REGISTRY_MAX_REJECTED_PCT}%)"
+        )
+    if base is None:
+        return found
+    in_force = (
+        RegistryVersion.objects.filter(id=base.version_id).values_list("entries", flat=True).first()
+        or 0
+    )
+    if kind == RegistryVersion.Kind.FULL:
+        floor = in_force * (100 - settings.REGISTRY_MAX_DROP_PCT) / 100
+        if counts.entries < floor:
+            found.append(
+                f"{counts.entries} entries against {in_force} in force (a drop of over "
+                f"{settings.REGISTRY_MAX_DROP_PCT}%)"
+            )
+    elif counts.removed * 100 > settings.REGISTRY_MAX_DELTA_REMOVE_PCT * in_force:
+        found.append(
+            f"the delta removes {counts.removed} of {in_force} entries (over "
+            f"{settings.REGISTRY_MAX_DELTA_REMOVE_PCT}%)"
+        )
+    return found
 
 
 @contextmanager

@@ -220,6 +220,12 @@ COMPLIANCE_SERVICE_WINDOW = env_str("COMPLIANCE_SERVICE_WINDOW", "09:00-21:00")
 COMPLIANCE_JURISDICTIONS = env_list("COMPLIANCE_JURISDICTIONS", ["IN"])
 # Promotional calls need a registry version whose as-of time is this recent (fail closed).
 COMPLIANCE_REGISTRY_MAX_AGE_H = env_int("COMPLIANCE_REGISTRY_MAX_AGE_H", 24, minimum=1)
+# A registry load that would remove protection by accident is refused unless forced (audited):
+# a full file with this many percent fewer rows than the version in force, a file with more
+# than this percent of rejected rows, a delta removing more than this percent of the entries.
+REGISTRY_MAX_DROP_PCT = env_int("REGISTRY_MAX_DROP_PCT", 10, minimum=0)
+REGISTRY_MAX_REJECTED_PCT = env_int("REGISTRY_MAX_REJECTED_PCT", 5, minimum=0)
+REGISTRY_MAX_DELTA_REMOVE_PCT = env_int("REGISTRY_MAX_DELTA_REMOVE_PCT", 10, minimum=0)
 # Frequency caps per number and sender per local day (no TRAI value exists: internal defaults).
 COMPLIANCE_MAX_ATTEMPTS_PER_DAY = env_int("COMPLIANCE_MAX_ATTEMPTS_PER_DAY", 3, minimum=1)
 COMPLIANCE_MAX_ANSWERED_PROMO_PER_DAY = env_int(

@@ -246,7 +246,9 @@ def test_the_embedded_sqlite_default_runs_the_same_checks(tmp_path: Path) -> Non
     assert manage(env, "migrate", "-v0").returncode == 0
     registry = tmp_path / "ncpr.csv"
     registry.write_text("number,preferences\n9876500000,0\n9876500001,1;2\nbad,0\n")
-    loaded = manage(env, "load_registry", str(registry), "--as-of", "2026-11-24T05:00:00Z")
+    loaded = manage(
+        env, "load_registry", str(registry), "--as-of", "2026-11-24T05:00:00Z", "--force"
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert "line 4" in loaded.stdout + loaded.stderr
     assert manage(env, "suppress", "9876500002").returncode == 0

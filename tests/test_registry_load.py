@@ -63,7 +63,11 @@ def _write(tmp_path: Path, text: str | bytes, name: str = "registry.csv") -> Pat
 
 
 def _load(path: Path, *, delta: bool = False, hours: int = 0) -> LoadReport:
-    return registry_load(path=path, as_of=AS_OF + dt.timedelta(hours=hours), delta=delta)
+    # Forced: these small files are meant to shrink the registry and carry bad rows; the guards
+    # against that are tested in tests/test_registry_guards.py.
+    return registry_load(
+        path=path, as_of=AS_OF + dt.timedelta(hours=hours), delta=delta, force=True
+    )
 
 
 def _masks(*numbers: str) -> dict[str, int | None]:
@@ -399,7 +403,7 @@ def test_killed_loader_leaves_the_previous_version_in_force_and_the_next_load_cl
 ) -> None:
     big = write_registry_csv(tmp_path / "big.csv", 400_000)
     loader = subprocess.Popen(
-        [sys.executable, str(REPO / "manage.py"), "load_registry", str(big)],
+        [sys.executable, str(REPO / "manage.py"), "load_registry", str(big), "--force"],
         cwd=REPO, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -456,7 +460,7 @@ def test_lookups_agree_with_a_generated_file(tmp_path: Path) -> None:
 
 def _command(*args: str) -> str:
     out = StringIO()
-    call_command("load_registry", *args, stdout=out)
+    call_command("load_registry", *args, "--force", stdout=out)  # see _load
     return out.getvalue()
 
 
@@ -505,7 +509,7 @@ def test_command_refuses_bad_input_with_exit_code_2(
 def test_command_exit_codes_from_the_shell(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(REPO / "manage.py"), "load_registry", *args],
+            [sys.executable, str(REPO / "manage.py"), "load_registry", *args, "--force"],
             cwd=REPO, env=subprocess_env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
 

@@ -20,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--as-of", help="the file's as-of time, ISO 8601 with offset")
         parser.add_argument("--delta", action="store_true", help="amend the version in force")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="load even a file that looks cut short or shrinks the registry (audited)",
+        )
         add_by_argument(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -29,7 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file", returncode=2)
         try:
             report = registry_load(
-                path=path, as_of=as_of, delta=opts["delta"], actor=cli_actor(opts["by"])
+                path=path,
+                as_of=as_of,
+                delta=opts["delta"],
+                actor=cli_actor(opts["by"]),
+                force=opts["force"],
             )
         except RegistryLoadError as exc:
             raise CommandError(f"{path}: {exc}", returncode=2) from exc
