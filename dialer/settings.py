@@ -25,13 +25,15 @@ AUDIT_KEY = env_secret(
 )
 # Derives each stream's credentials for the engines' Twilio-style hang-up endpoint; its own key,
 # so rotating it (which only cuts live calls' REST hang-up) touches nothing else.
+DEV_REST_SECRET = "dev-only-rest-secret"  # noqa: S105 - public on purpose, refused off loopback
 ENGINE_REST_SECRET = env_secret(
     "ENGINE_REST_SECRET",
-    dev_default="dev-only-rest-secret",
+    dev_default=DEV_REST_SECRET,
     required=not DEBUG,
     distinct_from={"SECRET_KEY": SECRET_KEY, "AUDIT_KEY": AUDIT_KEY},
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+LOOPBACK_HOSTS = frozenset({"", "127.0.0.1", "::1", "localhost"})
 
 # HTTPS only when DEBUG is off (make demo and runserver keep plain HTTP). Each has its own switch
 # for the proxy in front: SECURE_SSL_REDIRECT=0 when it already redirects or health-checks over
@@ -194,6 +196,13 @@ ENGINE_HEARTBEAT_STALE_S = env_int("ENGINE_HEARTBEAT_STALE_S", 10, minimum=2)
 # default: it is plain HTTP with basic auth, for agents on the same host or a private network.
 ENGINE_REST_HOST = env_str("ENGINE_REST_HOST", "127.0.0.1")
 ENGINE_REST_PORT = env_int("ENGINE_REST_PORT", 0, minimum=0)
+if ENGINE_REST_SECRET == DEV_REST_SECRET and ENGINE_REST_HOST not in LOOPBACK_HOSTS:
+    # The development key is public (it is in this file): anyone who can reach the endpoint
+    # could derive any stream's credentials and hang up its call.
+    raise SettingError(
+        f"ENGINE_REST_HOST={ENGINE_REST_HOST!r} is reachable from other hosts while "
+        "ENGINE_REST_SECRET is the development default: set ENGINE_REST_SECRET"
+    )
 # How a call with an agent carries its audio: "relay" (the bridge's own RTP relay; pjsua only
 # signals) or "tap" (pjsua's media, jitter buffer and an AudioMediaPort per call: ~13 ms more
 # latency to the agent for about the same CPU per call, measured with bench/bridge.py).

@@ -394,3 +394,16 @@ def test_rest_credentials_derive_from_engine_rest_secret_not_secret_key(
             assert _rest_status(base, "CA-deploy-1", secret=secret_key) == 401
         finally:
             runner.shutdown()
+
+
+def test_the_rest_endpoint_refuses_a_public_address_with_the_development_key(
+    tmp_path: Path,
+) -> None:
+    message = _refusal(_env(tmp_path, DEBUG="1", ENGINE_REST_HOST="0.0.0.0"))
+    assert "ENGINE_REST_HOST='0.0.0.0'" in message and "ENGINE_REST_SECRET" in message
+    # Loopback keeps working with the development key, and any address with a key of its own.
+    assert _settings(_env(tmp_path, DEBUG="1"), "ENGINE_REST_HOST") == {
+        "ENGINE_REST_HOST": "127.0.0.1"
+    }
+    chosen = _env(tmp_path, DEBUG="1", ENGINE_REST_HOST="10.0.0.5", ENGINE_REST_SECRET=_key())
+    assert _settings(chosen, "ENGINE_REST_HOST") == {"ENGINE_REST_HOST": "10.0.0.5"}
