@@ -578,7 +578,6 @@ def make_campaign(
 
     from campaigns.models import CallAttempt, CallerId, Campaign, Contact, ContactList, Trunk
     from compliance.models import Sender
-    from compliance.numbers import cli_series
 
     sender, _ = Sender.objects.update_or_create(
         dlt_entity_id=SENDER, defaults={"name": "Bench bridge", "sector": "bfsi"}
@@ -588,7 +587,7 @@ def make_campaign(
         defaults={"sip_uri": trunk_uri, "max_cps": 1000, "max_channels": 10000},
     )
     caller_id, _ = CallerId.objects.update_or_create(
-        number=cli, defaults={"sender": sender, "trunk": trunk, "series": cli_series(cli)}
+        number=cli, defaults={"sender": sender, "trunk": trunk}
     )
     campaign = Campaign.objects.create(
         name=name, sender=sender, purpose="transactional", trunk=trunk, status="running",

@@ -285,7 +285,6 @@ def make_campaign(*, trunk_uri: str, name: str, hold_s: int, contacts: int, offs
 
     from campaigns.models import CallAttempt, CallerId, Campaign, Contact, ContactList, Trunk
     from compliance.models import Sender
-    from compliance.numbers import cli_series
 
     sender, _ = Sender.objects.update_or_create(
         dlt_entity_id="1101BENCHENGINE", defaults={"name": "Bench engine", "sector": "bfsi"}
@@ -294,7 +293,7 @@ def make_campaign(*, trunk_uri: str, name: str, hold_s: int, contacts: int, offs
         name="bench-engine", defaults={"sip_uri": trunk_uri, "max_cps": 1000, "max_channels": 10000}
     )
     caller_id, _ = CallerId.objects.update_or_create(
-        number=CLI, defaults={"sender": sender, "trunk": trunk, "series": cli_series(CLI)}
+        number=CLI, defaults={"sender": sender, "trunk": trunk}
     )
     campaign = Campaign.objects.create(
         name=name, sender=sender, purpose="transactional", trunk=trunk, status="running",

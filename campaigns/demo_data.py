@@ -57,7 +57,7 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
     clis = []
     for number in ("+911401234501", "+911401234502"):
         caller_id = CallerId.objects.filter(number=number).first() or CallerId(number=number)
-        caller_id.sender, caller_id.trunk, caller_id.series = sender, trunk, "140"
+        caller_id.sender, caller_id.trunk = sender, trunk  # its series comes from the number
         clis.append(caller_id_save(caller_id=caller_id, actor="demo"))
     registry_replace(rows=REGISTRY, as_of=now, source="demo registry")
     suppression_add(

@@ -76,16 +76,21 @@ class _TokenSearchMixin:
         return results | queryset.filter(number_token=token), duplicates
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable only: these rows are written by loaders and the dialer, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+class AddOnlyAdmin(admin.ModelAdmin):
+    """Added through an audited service (save_model), never edited or deleted by hand: a consent
+    changes by revocation or import, a suppression is lifted, an erasure is final."""
 
     def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(AddOnlyAdmin):
+    """Viewable only: these rows are written by loaders and the dialer, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -152,7 +157,7 @@ class ConsentAddForm(forms.ModelForm):
 
 
 @admin.register(Consent)
-class ConsentAdmin(_TokenSearchMixin, admin.ModelAdmin):
+class ConsentAdmin(_TokenSearchMixin, AddOnlyAdmin):
     list_display = (
         "number", "sender", "scope", "given_at", "expires_at", "revoked_at", "reference",
     )  # fmt: skip
@@ -162,13 +167,6 @@ class ConsentAdmin(_TokenSearchMixin, admin.ModelAdmin):
     readonly_fields = ("created_at",)
     actions = ["revoke_now"]
     form = ConsentAddForm
-
-    def has_change_permission(self, request: HttpRequest, obj: Consent | None = None) -> bool:
-        # Consents change only by revocation (the action) or an import: both audited.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Consent | None = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("compliance.revoke_consent")
@@ -229,7 +227,7 @@ class SuppressionStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(_TokenSearchMixin, admin.ModelAdmin):
+class SuppressionAdmin(_TokenSearchMixin, AddOnlyAdmin):
     list_display = (
         "__str__", "sender", "reason", "created_at", "created_by", "lifted_at", "lifted_by",
     )  # fmt: skip
@@ -239,12 +237,6 @@ class SuppressionAdmin(_TokenSearchMixin, admin.ModelAdmin):
     readonly_fields = ("created_at", "created_by", "lifted_at", "lifted_by", "lift_reason")
     actions = ["lift_suppressions"]
     form = SuppressionAddForm
-
-    def has_change_permission(self, request: HttpRequest, obj: Suppression | None = None) -> bool:
-        return False  # a suppression is added or lifted, both audited; never edited
-
-    def has_delete_permission(self, request: HttpRequest, obj: Suppression | None = None) -> bool:
-        return False  # lifting keeps the row and the record of who lifted it
 
     def has_lift_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("compliance.lift_suppression")
@@ -302,18 +294,12 @@ class ErasureForm(forms.ModelForm):
 
 
 @admin.register(Erasure)
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(AddOnlyAdmin):
     """Erasing a person's number (DPDP): adding one here performs it."""
 
     list_display = ("id", "created_at", "requested_by", "reason", "counts")
     readonly_fields = ("number_token", "requested_by", "created_at", "counts")
     form = ErasureForm
-
-    def has_change_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
-        return False
 
     def save_model(self, request: HttpRequest, obj: Erasure, form: Any, change: bool) -> None:
         done = number_erase(

@@ -45,12 +45,19 @@ class AnchorCheck:
 
 def anchors_read(path: Path) -> list[Anchor]:
     """The anchors in a file, in file order; a malformed line is an AnchorError naming it."""
+    return _parse(_read(path), path)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="ascii")
+        return path.read_text(encoding="ascii")
     except FileNotFoundError:
-        return []
+        return ""
     except (OSError, UnicodeDecodeError) as exc:
         raise AnchorError(f"cannot read anchors from {path}: {exc}") from exc
+
+
+def _parse(text: str, path: Path) -> list[Anchor]:
     anchors: list[Anchor] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         parts = raw.split()
@@ -105,13 +112,16 @@ def anchor_append(*, path: Path, report: VerifyReport | None = None) -> Anchor |
     report = report or audit_verify()
     if not report.intact:
         raise AnchorError(f"not anchored: the chain is broken at entry {report.first_broken_id}")
-    check = anchors_check(anchors=anchors_read(path))
+    text = _read(path)
+    check = anchors_check(anchors=_parse(text, path))
     if not check.intact:
         raise AnchorError(f"not anchored: {check.problem}")
     if report.head_id is None:
         return None
     at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = f"{at} {report.head_id} {report.head_hash}\n"
+    # A file edited by hand may lack its last newline: never run on into its last line.
+    start = "" if not text or text.endswith("\n") else "\n"
+    line = f"{start}{at} {report.head_id} {report.head_hash}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     # O_APPEND: concurrent anchorers never interleave within a line; fsync: it is evidence.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -120,5 +130,4 @@ def anchor_append(*, path: Path, report: VerifyReport | None = None) -> Anchor |
         os.fsync(fd)
     finally:
         os.close(fd)
-    count = sum(1 for _ in path.open(encoding="ascii"))
-    return Anchor(count, at, report.head_id, report.head_hash)
+    return Anchor((text + line).count("\n"), at, report.head_id, report.head_hash)

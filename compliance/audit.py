@@ -36,6 +36,7 @@ HASHED_FIELDS = (
 )  # fmt: skip
 # Key of the PostgreSQL advisory lock that puts appenders in line: b"auditlog" as a bigint.
 CHAIN_LOCK_KEY = int.from_bytes(b"auditlog", "big")
+_NUMBER_MAX = AuditEntry._meta.get_field("number").max_length
 _CHAIN_FIELDS = frozenset({"id", "created_at", "prev_hash", "entry_hash", "number_token"})
 # The head is the newest entry that has a hash. Rows without one (written before the chain
 # existed, or by something that bypassed audit_append) are linked over; verification reports
@@ -146,9 +147,7 @@ def audit_append_many(entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
         token = fields.pop("token", None)
         # A decision on an invalid number records what was given, which may be anything: the
         # column holds 32 characters, and a longer input must not stop the decision's entry.
-        fields["number"] = str(fields.get("number", ""))[
-            : AuditEntry._meta.get_field("number").max_length
-        ]
+        fields["number"] = str(fields.get("number", ""))[:_NUMBER_MAX]
         fields["number_token"] = token if token is not None else number_token(fields["number"])
         # Store exactly what the database will hand back (tuples become lists, keys strings), so
         # the MAC computed now is the one verification recomputes from the row.

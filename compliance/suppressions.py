@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from compliance.audit import audit_append_many
@@ -131,8 +130,3 @@ def suppression_lift(*, suppression_id: int, actor: str, reason: str) -> bool:
             ]
         )
     return True
-
-
-def suppressions_active_for(*, sender_id: int | None) -> Q:
-    """The suppressions that bind a sender's calls (its own and every sender's), not lifted."""
-    return Q(lifted_at__isnull=True) & (Q(sender__isnull=True) | Q(sender_id=sender_id))
