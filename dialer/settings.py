@@ -203,6 +203,15 @@ if ENGINE_REST_SECRET == DEV_REST_SECRET and ENGINE_REST_HOST not in LOOPBACK_HO
         f"ENGINE_REST_HOST={ENGINE_REST_HOST!r} is reachable from other hosts while "
         "ENGINE_REST_SECRET is the development default: set ENGINE_REST_SECRET"
     )
+# Idle connections from one address cannot take the REST endpoint's whole connection cap.
+ENGINE_REST_MAX_CONN_PER_CLIENT = env_int("ENGINE_REST_MAX_CONN_PER_CLIENT", 8, minimum=1)
+# An agent that sends nothing for this long is disconnected and its call ended (agent_idle);
+# a WebSocket ping this often finds agents that are gone without closing their socket.
+AGENT_IDLE_TIMEOUT_S = env_int("AGENT_IDLE_TIMEOUT_S", 30, minimum=1)
+AGENT_PING_INTERVAL_S = env_int("AGENT_PING_INTERVAL_S", 10, minimum=1)
+# Engines answer SIP only from their trunks' addresses and these (an SBC or SIP edge in front of
+# the trunks: hosts or IPs, comma-separated); everything else is dropped before pjsua sees it.
+ENGINE_SIP_ALLOW = env_list("ENGINE_SIP_ALLOW", [])
 # How a call with an agent carries its audio: "relay" (the bridge's own RTP relay; pjsua only
 # signals) or "tap" (pjsua's media, jitter buffer and an AudioMediaPort per call: ~13 ms more
 # latency to the agent for about the same CPU per call, measured with bench/bridge.py).
