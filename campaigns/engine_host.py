@@ -62,6 +62,7 @@ def _bridge_factory(sip_port: int) -> Callable[[], object]:
             rest_host=settings.ENGINE_REST_HOST,
             rest_port=max(0, rest_port),
             rest_secret=settings.ENGINE_REST_SECRET.encode(),
+            rest_max_conn_per_client=settings.ENGINE_REST_MAX_CONN_PER_CLIENT,
         )
 
     return make

@@ -12,6 +12,7 @@ import http.client
 import json
 import logging
 import re
+import select
 import socket
 import threading
 import time
@@ -60,7 +61,8 @@ def auth_for(call_sid: str) -> str:
 class Harness:
     """A RestServer on a loop in a daemon thread, with a fake set of live calls."""
 
-    def __init__(self, *, read_timeout: float) -> None:
+    def __init__(self, **server_kwargs: Any) -> None:
+        """server_kwargs go to RestServer (read_timeout, ...); none: the server's defaults."""
         self.live: set[str] = {LIVE, OTHER_LIVE}
         self.hangups: list[tuple[str, str]] = []
         self.lookup_error: Exception | None = None
@@ -71,7 +73,7 @@ class Harness:
         self.loop.set_exception_handler(lambda _loop, ctx: self.loop_errors.append(ctx))
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = RestServer(lookup=self._lookup, secret=SECRET, read_timeout=read_timeout)
+        self.server = RestServer(lookup=self._lookup, secret=SECRET, **server_kwargs)
         self.port = self.run(self.server.start("127.0.0.1", 0))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -108,6 +110,20 @@ def harness() -> Iterator[Harness]:
     finally:
         h.close()
     assert h.loop_errors == []
+
+
+@pytest.fixture
+def harness_factory() -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(**server_kwargs: Any) -> Harness:
+        made.append(Harness(**server_kwargs))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+    assert all(h.loop_errors == [] for h in made)
 
 
 @dataclass
@@ -578,3 +594,98 @@ def test_urllib_without_credentials_surfaces_401(harness: Harness) -> None:
         urllib.request.urlopen(req, timeout=TIMEOUT)
     assert info.value.code == 401
     assert json.loads(info.value.read())["code"] == 20003
+
+
+# --- connection limits -------------------------------------------------------------------------
+
+
+def connect_from(source_ip: str, port: int) -> socket.socket:
+    """A TCP connection to the server from one of loopback's many addresses (127.0.0.0/8)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((source_ip, 0))
+        sock.settimeout(TIMEOUT)
+        sock.connect(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server closed (or reset) this connection without answering, within the time."""
+    readable, _, _ = select.select([sock], [], [], within)
+    if not readable:
+        return False
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_from_one_address_cannot_lock_out_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The server's own defaults (connection caps, timeouts), as the engines run it.
+    caplog.set_level(logging.WARNING, logger="telephony.bridge.rest")
+    h = Harness()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(70):
+            idle.append(connect_from("127.0.0.2", h.port))
+        time.sleep(0.2)  # the server has accepted them all
+        started = time.monotonic()
+        assert hang_up(h.port).status == 200  # from 127.0.0.1
+        assert time.monotonic() - started < 1.0
+        assert h.hangups == [(LIVE, "agent_rest")]
+        # 127.0.0.2 keeps its 8 (ENGINE_REST_MAX_CONN_PER_CLIENT's default); the rest were
+        # closed at once, not left to wait for a timeout.
+        kept = [sock for sock in idle if not closed_by_server(sock, 0.0)]
+        assert len(kept) == 8
+        # One warning for the flood, not one per refused connection.
+        refusals = [r for r in caplog.records if "per client" in r.getMessage()]
+        assert len(refusals) == 1
+    finally:
+        for sock in idle:
+            sock.close()
+        h.close()
+    assert h.loop_errors == []
+
+
+def test_per_client_cap_is_a_parameter_and_frees_up_as_connections_close(
+    harness_factory: Callable[..., Harness],
+) -> None:
+    h = harness_factory(read_timeout=TIMEOUT, max_conn_per_client=2)
+    first, second = connect_from("127.0.0.3", h.port), connect_from("127.0.0.3", h.port)
+    with first, second:
+        time.sleep(0.1)
+        with connect_from("127.0.0.3", h.port) as third:
+            assert closed_by_server(third, 1.0)  # at once, not after the 5 s read timeout
+        with connect_from("127.0.0.4", h.port) as elsewhere:
+            assert not closed_by_server(elsewhere, 0.1)  # another address has its own count
+        assert not closed_by_server(first, 0.0) and not closed_by_server(second, 0.0)
+        first.close()
+        time.sleep(0.1)  # the server sees the EOF and forgets that connection
+        with connect_from("127.0.0.3", h.port) as again:
+            again.sendall(
+                f"GET {call_path(LIVE)} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {auth_for(LIVE)}\r\n\r\n".encode()
+            )
+            assert status_of(read_to_eof(again)) == 200
+
+
+@pytest.mark.slow
+def test_idle_connection_is_closed_within_the_header_timeout() -> None:
+    # Defaults again: a client that sends nothing is answered 408 and closed within 2 s, so
+    # idle connections do not pile up for the whole-request deadline.
+    h = Harness()
+    try:
+        with connect_from("127.0.0.1", h.port) as idle:
+            started = time.monotonic()
+            raw = read_to_eof(idle)
+            waited = time.monotonic() - started
+        assert status_of(raw) == 408
+        assert waited < 3.0
+    finally:
+        h.close()
+    assert h.loop_errors == []

@@ -34,8 +34,18 @@ Deliberate differences:
   engines' default, ENGINE_REST_HOST) or a private network, or terminate TLS in front.
 
 Robustness: the server shares its loop with live audio streams, so no client can raise out of it
-or hold it up. Each connection gets one deadline for its whole request, header and body sizes are
-capped, protocol errors answer 4xx and close, and each bad connection logs one WARNING.
+or hold it up. Each connection gets one deadline for its whole request and a shorter one for its
+header block, header and body sizes are capped, protocol errors answer 4xx and close, and each
+bad connection logs one WARNING.
+
+Connection limits: at most ``max_connections`` (64) open at once, and at most
+``max_conn_per_client`` (ENGINE_REST_MAX_CONN_PER_CLIENT, 8) from one client IP. A connection
+over its address's limit is closed at once, before it is counted against the global cap, so a
+slowloris from one address (70 idle sockets, say) cannot take the slots another address's agent
+needs; and since an idle connection is answered 408 and closed after HEADER_TIMEOUT (2 s), the
+slots it does hold come back quickly. Limits are per IP address as the socket sees it: behind a
+proxy every agent shares the proxy's address (raise the limit there).
+
 ``lookup`` and the hang-up function run on the loop thread and must not block.
 """
 
@@ -74,8 +84,14 @@ MAX_BODY_BYTES = 16 * 1024
 # One deadline for the whole request (header and body), so a client trickling one byte at a time
 # cannot hold a connection open longer than this.
 READ_TIMEOUT = 5.0
+# The header block of a real request is a few hundred bytes sent with the connection; a client
+# that has not finished it within this is idle (or a slowloris), and its slot is wanted back.
+HEADER_TIMEOUT = 2.0
 # Connections beyond this are closed at once: each costs a task and buffers on the shared loop.
 MAX_CONNECTIONS = 64
+# An agent holds one connection per hang-up; more than this from one IP at once is abuse or a
+# leak (the engines pass ENGINE_REST_MAX_CONN_PER_CLIENT).
+MAX_CONN_PER_CLIENT = 8
 # A short secret would make every derived token guessable offline from one leaked pair.
 MIN_SECRET_BYTES = 16
 # close() gives in-flight requests this long to finish before cancelling them.
@@ -187,6 +203,7 @@ class _ClientGone(Exception):
 class _Connection:
     writer: asyncio.StreamWriter
     peer: str
+    client_ip: str
     warned: bool = field(default=False)
     unread_input: bool = field(default=False)  # refused before the whole request was read
 
@@ -204,17 +221,28 @@ class RestServer:
         lookup: Callable[[str], Callable[[str], None] | None],
         secret: bytes,
         read_timeout: float = READ_TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        max_conn_per_client: int = MAX_CONN_PER_CLIENT,
     ) -> None:
         """lookup(call_sid) returns the hang-up function of a live call (called with a reason
-        string like "agent_rest"), or None when no such call is live in this process."""
+        string like "agent_rest"), or None when no such call is live in this process.
+
+        read_timeout bounds a whole request, header_timeout (at most read_timeout) its header
+        block; max_conn_per_client caps the connections open at once from one client IP."""
         _check_secret(secret)
+        if max_conn_per_client < 1:
+            raise ValueError("max_conn_per_client must be at least 1")
         self._lookup = lookup
         self._secret = secret
         self._read_timeout = read_timeout
+        self._header_timeout = min(header_timeout, read_timeout)
         self._max_connections = max_connections
+        self._max_per_client = max_conn_per_client
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[object], _Connection] = {}
+        self._per_client: dict[str, int] = {}  # client IP -> its connections in _connections
+        self._capped_clients: set[str] = set()  # warned about since they last were under cap
         self._closed = False
 
     async def start(self, host: str, port: int) -> int:
@@ -252,12 +280,20 @@ class RestServer:
         # Everything is caught here: an exception escaping a client_connected_cb only reaches the
         # loop's exception handler, and on the bridge loop nothing must go unexplained.
         task = asyncio.current_task()
-        conn = _Connection(writer=writer, peer=_peer(writer))
-        if task is None or self._closed or len(self._connections) >= self._max_connections:
+        conn = _Connection(writer=writer, peer=_peer(writer), client_ip=_client_ip(writer))
+        if task is None or self._closed:
+            writer.transport.abort()
+            return
+        # Per client first: a client over its own limit must not use up the global cap either.
+        if self._per_client.get(conn.client_ip, 0) >= self._max_per_client:
+            self._refuse_over_client_cap(conn)
+            return
+        if len(self._connections) >= self._max_connections:
             self._warn(conn, "refused: %d connections open", len(self._connections))
             writer.transport.abort()
             return
         self._connections[task] = conn
+        self._per_client[conn.client_ip] = self._per_client.get(conn.client_ip, 0) + 1
         try:
             response = await self._serve(reader, conn)
             if response is not None:
@@ -277,15 +313,42 @@ class RestServer:
             # A bug, not a bad client: say so loudly, but keep the server and the loop alive.
             logger.exception("agent REST server: unexpected error serving %s", conn.peer)
         finally:
-            self._connections.pop(task, None)
+            self._forget(task, conn)
             await self._close_writer(conn)
+
+    def _refuse_over_client_cap(self, conn: _Connection) -> None:
+        # A flood from one address would be one warning per socket: warn once, then again only
+        # after the address has dropped back under its limit.
+        if conn.client_ip not in self._capped_clients:
+            self._capped_clients.add(conn.client_ip)
+            self._warn(
+                conn,
+                "refused: %d connections per client open (more closed at once until some end)",
+                self._max_per_client,
+            )
+        conn.writer.transport.abort()
+
+    def _forget(self, task: asyncio.Task[object], conn: _Connection) -> None:
+        if self._connections.pop(task, None) is None:
+            return
+        left = self._per_client[conn.client_ip] - 1
+        if left:
+            self._per_client[conn.client_ip] = left
+        else:
+            del self._per_client[conn.client_ip]
+        self._capped_clients.discard(conn.client_ip)  # under its limit again
 
     async def _serve(self, reader: asyncio.StreamReader, conn: _Connection) -> _Response | None:
         try:
             async with asyncio.timeout(self._read_timeout):
                 request = await self._read_request(reader, conn.writer)
         except TimeoutError:
-            self._warn(conn, "no complete request within %.1f s", self._read_timeout)
+            self._warn(
+                conn,
+                "no complete request in time (header %.1f s, request %.1f s)",
+                self._header_timeout,
+                self._read_timeout,
+            )
             return _error(408, "Request Timeout")
         except _ClientGone as exc:
             if exc.partial:
@@ -345,7 +408,8 @@ class RestServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> _Request:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            async with asyncio.timeout(self._header_timeout):
+                head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
             raise _ProtocolError(
                 _error(431, "Request Header Fields Too Large"), "header block too large"
@@ -535,6 +599,13 @@ def _call_resource(creds: CallCredentials, call_sid: str, status: str) -> dict[s
 
 def _not_found(path: str) -> _Response:
     return _error(404, f"The requested resource {path[:200]} was not found", code=20404)
+
+
+def _client_ip(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)  # a Unix socket, or an unknown peer: one shared limit
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from telephony.bridge.relay import RemoteMedia, RtpRelay
-from telephony.bridge.rest import RestServer, stream_credentials
+from telephony.bridge.rest import MAX_CONN_PER_CLIENT, RestServer, stream_credentials
 from telephony.bridge.session import BridgeSession, StreamInfo, new_stream_sid
 from telephony.bridge.transport import OPEN_TIMEOUT, run_agent_connection
 
@@ -46,6 +46,7 @@ class BridgeRunner:
         rest_host: str = "",
         rest_port: int = 0,
         rest_secret: bytes = b"",
+        rest_max_conn_per_client: int = MAX_CONN_PER_CLIENT,
     ) -> None:
         """With rest_host and rest_secret, also serve Twilio's call-update REST call for this
         process's streams (telephony.bridge.rest): agents that hang up through Twilio's API
@@ -63,7 +64,11 @@ class BridgeRunner:
         self._rest_base = ""
         self._rest_secret = rest_secret
         if rest_host and rest_secret:
-            rest = RestServer(lookup=self._hangup_for, secret=rest_secret)
+            rest = RestServer(
+                lookup=self._hangup_for,
+                secret=rest_secret,
+                max_conn_per_client=rest_max_conn_per_client,
+            )
             try:
                 bound = asyncio.run_coroutine_threadsafe(
                     rest.start(rest_host, rest_port), self._loop
