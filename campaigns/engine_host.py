@@ -63,6 +63,8 @@ def _bridge_factory(sip_port: int) -> Callable[[], object]:
             rest_port=max(0, rest_port),
             rest_secret=settings.ENGINE_REST_SECRET.encode(),
             rest_max_conn_per_client=settings.ENGINE_REST_MAX_CONN_PER_CLIENT,
+            idle_timeout=settings.AGENT_IDLE_TIMEOUT_S,
+            ping_interval=settings.AGENT_PING_INTERVAL_S,
         )
 
     return make

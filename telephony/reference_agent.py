@@ -2,7 +2,10 @@
 
 Per stream it waits for ``start``, plays a one-second two-beep greeting, sends a mark named
 ``greeting-end``, counts the callee's media frames, and after ``talk_seconds`` closes the
-socket, which is how a real agent tells the dialer to hang up.
+socket, which is how a real agent tells the dialer to hang up. While it listens it sends a
+``listening`` mark every few seconds: the dialer ends a call whose agent sends nothing for
+AGENT_IDLE_TIMEOUT_S (pongs do not count), and a mark with no audio before it is harmless (it is
+echoed at once).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ START_TIMEOUT = 10.0
 # Real agents send TTS in chunks larger than 20 ms; doing the same exercises the bridge's
 # re-framing.
 GREETING_CHUNK_BYTES = ULAW_FRAME_BYTES * 10
+KEEPALIVE_MARK = "listening"
+KEEPALIVE_S = 5.0  # well inside the dialer's shortest sensible idle timeout
 
 StreamEndHandler = Callable[[dict[str, Any]], None]
 
@@ -83,6 +88,16 @@ async def _send_greeting(ws: ServerConnection, stream_sid: str) -> None:
     await ws.send(codec.serialize(codec.Mark(stream_sid=stream_sid, name=GREETING_MARK)))
 
 
+async def _keep_alive(ws: ServerConnection, stream_sid: str) -> None:
+    mark = codec.serialize(codec.Mark(stream_sid=stream_sid, name=KEEPALIVE_MARK))
+    try:
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            await ws.send(mark)
+    except ConnectionClosed:
+        pass
+
+
 async def _handle_stream(
     ws: ServerConnection, *, talk_seconds: float, on_stream_end: StreamEndHandler
 ) -> None:
@@ -94,9 +109,11 @@ async def _handle_stream(
     began = time.monotonic()
     frames_heard = 0
     marks_received = 0
+    keepalive: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(talk_seconds):
             await _send_greeting(ws, start.stream_sid)
+            keepalive = asyncio.create_task(_keep_alive(ws, start.stream_sid))
             async for raw in ws:
                 if isinstance(raw, bytes):
                     continue
@@ -106,12 +123,15 @@ async def _handle_stream(
                     continue
                 if isinstance(msg, codec.Media):
                     frames_heard += 1
-                elif isinstance(msg, codec.Mark):
+                elif isinstance(msg, codec.Mark) and msg.name != KEEPALIVE_MARK:
                     marks_received += 1
                 elif isinstance(msg, codec.Stop):
                     break
     except (TimeoutError, ConnectionClosed):
         pass
+    finally:
+        if keepalive is not None:
+            keepalive.cancel()
     await ws.close()
     on_stream_end(
         {

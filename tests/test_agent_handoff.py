@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from campaigns.models import CallAttempt
 from dialer.processes import ManagedProcess, free_port, manage_cmd
 from tests.sipp_harness import SippUAS
+from tests.test_bridge_session import FakeAgent, LoopThread
 from tests.test_dial_sipp import dial_json
 
 
@@ -49,3 +52,27 @@ def test_answered_call_streams_to_the_agent_until_it_closes(
     attempt = CallAttempt.objects.get(id=result["attempt_id"])
     assert attempt.agent_frames_out >= 75
     assert attempt.agent_frames_in >= 40  # the 1 s greeting was played into the call
+
+
+@pytest.mark.slow
+def test_a_silent_agent_is_hung_up_after_the_idle_timeout_with_a_cause_of_its_own(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A live WebSocket server that answers pings (websockets does) but never says anything: the
+    # callee would hear silence until --max-seconds without the idle timeout.
+    loop_thread = LoopThread()
+    agent = FakeAgent(loop_thread)
+    try:
+        with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
+            env = {**subprocess_env, "AGENT_IDLE_TIMEOUT_S": "1", "AGENT_PING_INTERVAL_S": "1"}
+            result = dial_json(
+                env, "+919876543215", uas.uri, "--agent", agent.url, "--max-seconds", "8"
+            )
+        assert agent.wait_for("stop")
+    finally:
+        agent.stop()
+        loop_thread.stop()
+    assert result["disposition"] == "answered"
+    assert result["hangup_cause"] == "agent_idle"  # no "agent:" prefix: the dialer ended it
+    assert 0.9 <= result["duration_s"] < 3
+    assert CallAttempt.objects.get(id=result["attempt_id"]).hangup_cause == "agent_idle"

@@ -53,10 +53,11 @@ from telephony.bridge.twilio_codec import (
     Stop,
 )
 from telephony.bridge.wire_json import (
-    b64_field,
+    b64_prefix_field,
     int_field,
     load_object,
     obj_field,
+    preview,
     put_if,
     str_field,
 )
@@ -64,6 +65,7 @@ from telephony.bridge.wire_json import (
 __all__ = [
     "AUDIO",
     "PCM16_MEDIA_FORMAT",
+    "PCM_BYTES_PER_PAYLOAD_BYTE",
     "STOP_REASON",
     "Clear",
     "CodecError",
@@ -98,6 +100,9 @@ STOP_REASON: Final = "callended"
 def media_payload_from_pcm(pcm: bytes) -> bytes:
     """PCM16 (8 kHz mono, little-endian) -> ``Media.payload``: identity, Exotel carries PCM16."""
     return pcm
+
+
+PCM_BYTES_PER_PAYLOAD_BYTE: Final = 1
 
 
 def pcm_from_media_payload(payload: bytes) -> bytes:
@@ -185,22 +190,28 @@ def serialize(msg: Message) -> str:
 # --- deserialize -------------------------------------------------------------------------------
 
 
-def _payload(media: dict[str, Any]) -> bytes:
-    pcm = b64_field(media, "payload", "media")
+def _payload(media: dict[str, Any], max_bytes: int | None) -> tuple[bytes, int]:
+    if max_bytes is not None:
+        max_bytes -= max_bytes % 2  # a cut never splits a sample
+    pcm, dropped = b64_prefix_field(media, "payload", "media", max_bytes=max_bytes)
     # Half a sample would shift every later sample by one byte and turn the audio into noise.
-    if len(pcm) % 2:
-        raise CodecError(f"media payload is {len(pcm)} bytes, not whole 16-bit PCM samples")
-    return pcm
+    if (len(pcm) + dropped) % 2:
+        raise CodecError(
+            f"media payload is {len(pcm) + dropped} bytes, not whole 16-bit PCM samples"
+        )
+    return pcm, dropped
 
 
-def _parse_media(data: dict[str, Any]) -> Media:
+def _parse_media(data: dict[str, Any], max_payload_bytes: int | None) -> Media:
     media = obj_field(data, "media", "media")
     track = media.get("track")
-    if track is not None and not isinstance(track, str):
-        raise CodecError("media message field 'track' must be a string")
+    if track is not None:  # absent and null alike mean no track
+        track = str_field(media, "track", "media")
+    payload, dropped = _payload(media, max_payload_bytes)
     return Media(
         stream_sid=str_field(data, "stream_sid", "media", default=""),
-        payload=_payload(media),
+        payload=payload,
+        dropped_bytes=dropped,
         track=track,
         chunk=int_field(media, "chunk", "media"),
         timestamp=int_field(media, "timestamp", "media"),
@@ -250,10 +261,10 @@ def _parse_dtmf(data: dict[str, Any]) -> Dtmf:
     )
 
 
-def _parse(data: dict[str, Any]) -> Message:
+def _parse(data: dict[str, Any], max_payload_bytes: int | None) -> Message:
     event = data.get("event")
     if event == "media":
-        return _parse_media(data)
+        return _parse_media(data, max_payload_bytes)
     if event == "mark":
         return Mark(
             stream_sid=str_field(data, "stream_sid", "mark", default=""),
@@ -272,9 +283,12 @@ def _parse(data: dict[str, Any]) -> Message:
         return _parse_dtmf(data)
     if event is None:
         raise CodecError("message has no 'event' field")
-    raise CodecError(f"unknown event {event!r}")
+    raise CodecError(f"unknown event {preview(event)}")
 
 
-def deserialize(text: str | bytes) -> Message:
-    """Parse one WebSocket text frame; raise CodecError if it is not an Exotel stream message."""
-    return _parse(load_object(text))
+def deserialize(text: str | bytes, *, max_payload_bytes: int | None = None) -> Message:
+    """Parse one WebSocket text frame; raise CodecError if it is not an Exotel stream message.
+
+    With max_payload_bytes, a media payload is decoded only that far; the rest is counted in
+    ``Media.dropped_bytes``."""
+    return _parse(load_object(text), max_payload_bytes)

@@ -17,7 +17,12 @@ from types import TracebackType
 from telephony.bridge.relay import RemoteMedia, RtpRelay
 from telephony.bridge.rest import MAX_CONN_PER_CLIENT, RestServer, stream_credentials
 from telephony.bridge.session import BridgeSession, StreamInfo, new_stream_sid
-from telephony.bridge.transport import OPEN_TIMEOUT, run_agent_connection
+from telephony.bridge.transport import (
+    IDLE_TIMEOUT,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    run_agent_connection,
+)
 
 __all__ = ["BridgeRunner", "BridgeSession", "StreamInfo", "new_stream_sid"]
 
@@ -47,11 +52,19 @@ class BridgeRunner:
         rest_port: int = 0,
         rest_secret: bytes = b"",
         rest_max_conn_per_client: int = MAX_CONN_PER_CLIENT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        ping_interval: float = PING_INTERVAL,
     ) -> None:
         """With rest_host and rest_secret, also serve Twilio's call-update REST call for this
         process's streams (telephony.bridge.rest): agents that hang up through Twilio's API
-        find each stream's base URL and credentials in its start message."""
+        find each stream's base URL and credentials in its start message.
+
+        idle_timeout: an agent that sends no media, mark, clear or stop for this long is
+        disconnected and its call ended (agent_idle); ping_interval: an agent silent this long
+        is pinged, and one whose pong takes as long again is dead (agent_ping_timeout)."""
         self._open_timeout = open_timeout
+        self._idle_timeout = idle_timeout
+        self._ping_interval = ping_interval
         self._loop = new_loop()
         self._tasks: dict[asyncio.Task[None], BridgeSession] = {}  # loop thread only
         self._by_call: dict[str, BridgeSession] = {}  # loop thread only
@@ -168,7 +181,13 @@ class BridgeRunner:
             self._loop.close()
 
     def _start_session(self, session: BridgeSession, url: str) -> None:
-        coro = run_agent_connection(session, url, open_timeout=self._open_timeout)
+        coro = run_agent_connection(
+            session,
+            url,
+            open_timeout=self._open_timeout,
+            idle_timeout=self._idle_timeout,
+            ping_interval=self._ping_interval,
+        )
         task = self._loop.create_task(coro, name=f"bridge-{session.stream_sid}")
         session.attach_task(task)
         self._tasks[task] = session

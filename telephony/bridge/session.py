@@ -39,6 +39,12 @@ MAX_PENDING_FRAMES_TO_AGENT = 250
 # Agents often send a whole utterance at once, faster than real time. Two minutes covers any sane
 # utterance while bounding memory per call (~3.8 MB of PCM).
 MAX_BUFFERED_AGENT_FRAMES = 6000
+# A misbehaving agent can send junk 50 times a second: one warning, then one at most this often.
+WARN_EVERY_S = 10.0
+# How the session's end reads in the attempt's hangup_cause: ends the agent chose (closing the
+# socket, `stop`, Twilio's REST hang-up in telephony.bridge.rest) carry "agent:", so reports
+# tell them from ends the dialer chose (agent_idle, agent_protocol_error, ...), which do not.
+AGENT_HANGUPS = frozenset({"agent_closed", "agent_stop", "agent_rest"})
 
 _SILENCE = silence_pcm()
 
@@ -91,7 +97,10 @@ class BridgeSession:
         self._close_requested = False
         self._ended = False
         self._task: asyncio.Task[None] | None = None
-        self._ignored_messages = 0
+        self.ignored_messages = 0  # agent messages logged and ignored
+        self._next_warning = 0.0
+        self._unlogged = 0
+        self._last_heard = time.monotonic()  # the agent's last media, mark, clear or stop
 
         # Agent -> callee playout queue: 320-byte PCM frames and the marks between them.
         self._play_lock = threading.Lock()
@@ -99,6 +108,7 @@ class BridgeSession:
         self._play_frames = 0
         self._pending_marks = 0
         self._tail = bytearray()  # decoded agent audio short of a whole frame
+        self._dropped_pcm = 0  # agent audio (PCM bytes) that found the playout queue full
 
         self._hangup_reason: str | None = None
         self.frames_to_agent = 0  # media messages sent to the agent
@@ -116,6 +126,14 @@ class BridgeSession:
     def hangup_reason(self) -> str | None:
         return self._hangup_reason
 
+    @property
+    def hangup_cause(self) -> str | None:
+        """The attempt's hangup cause for this end: "agent:<reason>" when the agent chose it."""
+        reason = self._hangup_reason
+        if reason is None:
+            return None
+        return f"agent:{reason}" if reason in AGENT_HANGUPS else reason
+
     def hangup_requested(self) -> bool:
         return self._hangup_reason is not None
 
@@ -126,6 +144,11 @@ class BridgeSession:
     @property
     def pending_marks(self) -> int:
         return self._pending_marks
+
+    @property
+    def agent_frames_dropped(self) -> int:
+        """20 ms frames of agent audio dropped because the playout queue was full."""
+        return self._dropped_pcm // PCM_FRAME_BYTES
 
     def on_call_audio(self, pcm: bytes) -> None:
         """Media thread: 20 ms of callee PCM (16-bit LE, 8 kHz). Cheap and never blocks."""
@@ -233,6 +256,18 @@ class BridgeSession:
         returns False when it had to drop it."""
         self._connected = True
         self._send_now = send_now
+        if send_now is not None:
+            self._last_heard = time.monotonic()  # the idle clock starts with the stream
+
+    def agent_silent_for(self) -> float:
+        """Seconds since the agent last sent a media, mark, clear or stop message."""
+        return time.monotonic() - self._last_heard
+
+    def end_stream(self, reason: str) -> None:
+        """Loop: the dialer ends the call (reason: why): ask the engine to hang up, send the agent
+        ``stop`` and close the socket, as at any end of call."""
+        self.request_hangup(reason)
+        self._close_on_loop()
 
     def mark_ended(self, reason: str | None) -> None:
         """The socket is gone; ``reason`` asks the engine to hang up unless we closed it."""
@@ -262,19 +297,26 @@ class BridgeSession:
             await self._wakeup.wait()
 
     def handle_agent_message(self, data: str | bytes) -> None:
+        """Loop: one message from the agent. Whatever it holds, a message the codec refuses is
+        logged and ignored: a bad message must never end the call."""
         if isinstance(data, bytes):
             self._ignore("binary frame of %d bytes", len(data))
             return
         try:
-            msg = self._wire.deserialize(data)
-        except codec.CodecError as exc:
+            # Only the audio that fits in the playout queue is decoded (the queue only drains
+            # between now and _on_agent_media, on another thread).
+            msg = self._wire.deserialize(data, max_payload_bytes=self._payload_room())
+        except ValueError as exc:  # CodecError, and any ValueError a check has missed
             self._ignore("malformed message: %s", exc)
             return
         if isinstance(msg, codec.Media):
-            self._on_agent_media(msg.payload)
+            self._last_heard = time.monotonic()
+            self._on_agent_media(msg.payload, msg.dropped_bytes)
         elif isinstance(msg, codec.Mark):
+            self._last_heard = time.monotonic()
             self._on_agent_mark(msg.name)
         elif isinstance(msg, codec.Clear):
+            self._last_heard = time.monotonic()
             self._on_agent_clear()
         elif isinstance(msg, codec.Stop):
             self.request_hangup("agent_stop")
@@ -282,10 +324,20 @@ class BridgeSession:
             self._ignore("%s message, which agents do not send", type(msg).__name__)
 
     def _ignore(self, what: str, *args: object) -> None:
-        # A misbehaving agent can send junk 50 times a second; warn once, then keep it quiet.
-        self._ignored_messages += 1
-        level = logging.WARNING if self._ignored_messages == 1 else logging.DEBUG
-        logger.log(level, "stream %s: ignoring agent " + what, self.stream_sid, *args)
+        self.ignored_messages += 1
+        self._warn("ignoring agent " + what, *args)
+
+    def _warn(self, what: str, *args: object) -> None:
+        """Log a warning about the agent, the first at once, then at most one per WARN_EVERY_S
+        saying how many went unlogged: a flood of junk must not flood the log."""
+        now = time.monotonic()
+        if now < self._next_warning:
+            self._unlogged += 1
+            return
+        self._next_warning = now + WARN_EVERY_S
+        unlogged, self._unlogged = self._unlogged, 0
+        logger.warning("stream %s: " + what + " (%d more not logged before this)",
+                       self.stream_sid, *args, unlogged)  # fmt: skip
 
     def _wake(self) -> None:
         self._wake_scheduled = False
@@ -331,22 +383,35 @@ class BridgeSession:
         text: str = self._wire.serialize(media)
         return text
 
-    def _on_agent_media(self, payload: bytes) -> None:
-        pcm = self._wire.pcm_from_media_payload(payload)
+    def _room_pcm(self) -> int:
+        """PCM bytes the playout queue can still take (the caller holds _play_lock)."""
+        return max(0, (MAX_BUFFERED_AGENT_FRAMES - self._play_frames) * PCM_FRAME_BYTES
+                   - len(self._tail))  # fmt: skip
+
+    def _payload_room(self) -> int:
         with self._play_lock:
-            if self._play_frames >= MAX_BUFFERED_AGENT_FRAMES:
-                overflow = True
-            else:
-                overflow = False
-                tail = self._tail
-                tail += pcm
-                whole = len(tail) // PCM_FRAME_BYTES * PCM_FRAME_BYTES
-                for start in range(0, whole, PCM_FRAME_BYTES):
-                    self._play.append(bytes(tail[start : start + PCM_FRAME_BYTES]))
-                del tail[:whole]
-                self._play_frames += whole // PCM_FRAME_BYTES
-        if overflow:
-            self._ignore("audio: %d frames already buffered", MAX_BUFFERED_AGENT_FRAMES)
+            room = self._room_pcm()
+        return int(room // self._wire.PCM_BYTES_PER_PAYLOAD_BYTE)
+
+    def _on_agent_media(self, payload: bytes, dropped_payload_bytes: int) -> None:
+        pcm = self._wire.pcm_from_media_payload(payload)
+        dropped = dropped_payload_bytes * self._wire.PCM_BYTES_PER_PAYLOAD_BYTE
+        with self._play_lock:
+            room = self._room_pcm()
+            if len(pcm) > room:  # only if the codec was given no limit
+                dropped += len(pcm) - room
+                pcm = pcm[:room]
+            tail = self._tail
+            tail += pcm
+            whole = len(tail) // PCM_FRAME_BYTES * PCM_FRAME_BYTES
+            for start in range(0, whole, PCM_FRAME_BYTES):
+                self._play.append(bytes(tail[start : start + PCM_FRAME_BYTES]))
+            del tail[:whole]
+            self._play_frames += whole // PCM_FRAME_BYTES
+        if dropped:
+            self._dropped_pcm += dropped
+            self._warn("agent audio dropped: %d frames already buffered (%d frames dropped in all)",
+                       MAX_BUFFERED_AGENT_FRAMES, self.agent_frames_dropped)  # fmt: skip
 
     def _on_agent_mark(self, name: str) -> None:
         with self._play_lock:

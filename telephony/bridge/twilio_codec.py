@@ -20,10 +20,11 @@ from typing import Any
 from telephony.bridge.audio import pcm16_to_ulaw, ulaw_to_pcm16
 from telephony.bridge.wire_json import CodecError as CodecError  # callers catch it from here
 from telephony.bridge.wire_json import (
-    b64_field,
+    b64_prefix_field,
     int_field,
     load_object,
     obj_field,
+    preview,
     put_if,
     str_field,
 )
@@ -39,6 +40,7 @@ MULAW_MEDIA_FORMAT: dict[str, Any] = {
 AUDIO = "mulaw"
 media_payload_from_pcm = pcm16_to_ulaw
 pcm_from_media_payload = ulaw_to_pcm16
+PCM_BYTES_PER_PAYLOAD_BYTE = 2  # one mu-law byte is one 16-bit sample
 
 
 def _default_tracks() -> list[str]:
@@ -74,6 +76,8 @@ class Media:
     chunk: int | None = None
     timestamp: int | None = None  # ms since the stream started
     sequence_number: int | None = None
+    # Payload bytes past the limit deserialize() was given: counted, never decoded.
+    dropped_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +187,16 @@ def serialize(msg: Message) -> str:
 # --- deserialize -------------------------------------------------------------------------------
 
 
-def _parse_media(data: dict[str, Any]) -> Media:
+def _parse_media(data: dict[str, Any], max_payload_bytes: int | None) -> Media:
     media = obj_field(data, "media", "media")
     track = media.get("track")
-    if track is not None and not isinstance(track, str):
-        raise CodecError("media message field 'track' must be a string")
+    if track is not None:  # absent and null alike mean no track
+        track = str_field(media, "track", "media")
+    payload, dropped = b64_prefix_field(media, "payload", "media", max_bytes=max_payload_bytes)
     return Media(
         stream_sid=str_field(data, "streamSid", "media", default=""),
-        payload=b64_field(media, "payload", "media"),
+        payload=payload,
+        dropped_bytes=dropped,
         track=track,
         chunk=int_field(media, "chunk", "media"),
         timestamp=int_field(media, "timestamp", "media"),
@@ -220,10 +226,10 @@ def _parse_start(data: dict[str, Any]) -> Start:
     )
 
 
-def _parse(data: dict[str, Any]) -> Message:
+def _parse(data: dict[str, Any], max_payload_bytes: int | None) -> Message:
     event = data.get("event")
     if event == "media":
-        return _parse_media(data)
+        return _parse_media(data, max_payload_bytes)
     if event == "mark":
         return Mark(
             stream_sid=str_field(data, "streamSid", "mark", default=""),
@@ -259,9 +265,12 @@ def _parse(data: dict[str, Any]) -> Message:
         )
     if event is None:
         raise CodecError("message has no 'event' field")
-    raise CodecError(f"unknown event {event!r}")
+    raise CodecError(f"unknown event {preview(event)}")
 
 
-def deserialize(text: str | bytes) -> Message:
-    """Parse one WebSocket text frame; raise CodecError if it is not a Media Streams message."""
-    return _parse(load_object(text))
+def deserialize(text: str | bytes, *, max_payload_bytes: int | None = None) -> Message:
+    """Parse one WebSocket text frame; raise CodecError if it is not a Media Streams message.
+
+    With max_payload_bytes, a media payload is decoded only that far; the rest is counted in
+    ``Media.dropped_bytes``."""
+    return _parse(load_object(text), max_payload_bytes)

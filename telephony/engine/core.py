@@ -516,7 +516,9 @@ class Engine:
             elif now - live.answered_mono >= live.job.max_call_s:
                 self.hangup(attempt_id, "max_duration")
             elif live.session is not None and live.session.hangup_requested():
-                self.hangup(attempt_id, f"agent:{live.session.hangup_reason or 'closed'}")
+                # "agent:<reason>" when the agent ended it, the bare reason when the dialer
+                # did (agent_idle, agent_protocol_error, ...): see session.AGENT_HANGUPS.
+                self.hangup(attempt_id, live.session.hangup_cause or "agent:closed")
 
     def _finish(self, live: _Live, *, sip_code: int | None, sip_reason: str) -> None:
         self._live.pop(live.job.attempt_id, None)
