@@ -349,7 +349,9 @@ class CampaignAdmin(KeepsHistoryAdmin):
                 report = contacts_import(
                     campaign_id=campaign.pk,
                     list_name=form.cleaned_data["list_name"],
-                    data=form.cleaned_data["file"].read(),
+                    # The upload's own file (a temporary file past 2.5 MB), streamed: never
+                    # read into memory whole.
+                    data=form.cleaned_data["file"].file,
                     skip_invalid=form.cleaned_data["skip_invalid"],
                 )
                 if report.applied:

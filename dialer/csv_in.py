@@ -48,6 +48,9 @@ class Row:
 class RowError:
     line: int
     reason: str
+    # True when the record itself is broken (its columns cannot be trusted, or it is not text);
+    # False when only a value is refused (over its length cap) and the record reads fine.
+    malformed: bool = True
 
 
 class _LineTooLong(Exception):
@@ -136,7 +139,7 @@ def read_csv(
         except csv.Error as exc:
             if header is None:
                 raise CsvError(start, f"the header cannot be read as CSV ({_why(exc)})") from None
-            yield RowError(start, f"not readable as CSV ({_why(exc)}, by line {lines.line})")
+            yield RowError(start, f"not a readable CSV record ({_why(exc)}; by line {lines.line})")
             continue
         if lines.chars > MAX_RECORD_CHARS:
             problem = f"a record longer than {MAX_RECORD_CHARS} characters"
@@ -172,7 +175,9 @@ def read_csv(
             over = [at for at, value in enumerate(values) if len(value) > caps[at]]
             if over:
                 at = over[0]
-                yield RowError(start, f"{header[at]} is longer than {caps[at]} characters")
+                yield RowError(
+                    start, f"{header[at]} is longer than {caps[at]} characters", malformed=False
+                )
                 continue
         yield Row(start, dict(zip(header, values, strict=True)))
     if header is None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tracemalloc
 from io import StringIO
 from pathlib import Path
 
@@ -9,7 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from campaigns.models import Campaign, Contact, ContactList, ContactStatus
-from campaigns.services.contacts_import import ImportReport, RowIssue, contacts_import
+from campaigns.services.contacts_import import (
+    MAX_ISSUES,
+    ImportReport,
+    RowIssue,
+    contacts_import,
+)
 from tests.factories import make_campaign, make_contact
 
 pytestmark = pytest.mark.django_db
@@ -86,13 +92,12 @@ def test_other_columns_are_kept_as_custom_fields() -> None:
     campaign = make_campaign()
     report = _import(
         campaign,
-        'number,name,City,loan_id\n9876543210,Asha," Pune ",L-1\n9876543211,Bala,Delhi\n',
+        'number,name,City,loan_id\n9876543210,Asha," Pune ",L-1\n9876543211,Bala,Delhi,\n',
     )
 
     assert report.imported == 2
     fields = dict(Contact.objects.values_list("number", "fields"))
     assert fields["+919876543210"] == {"City": "Pune", "loan_id": "L-1"}
-    # A short row (a spreadsheet trims empty trailing cells) just has empty values.
     assert fields["+919876543211"] == {"City": "Delhi", "loan_id": ""}
 
 
@@ -174,7 +179,7 @@ def test_default_region_reads_national_numbers_of_that_country() -> None:
         pytest.param("number\n9876543210\n".encode("utf-16"), 1, "not UTF-8", id="utf-16"),
         pytest.param(b"", 0, "the file is empty", id="empty"),
         pytest.param(b"\n \n", 0, "the file is empty", id="blank lines only"),
-        pytest.param(b"number,name\n", 1, "header but no rows", id="header only"),
+        pytest.param(b"number,name\n", 0, "header but no rows", id="header only"),
         pytest.param(b"name,city\nAsha,Pune\n", 1, "no number column", id="no number column"),
         pytest.param(b"9876543210,Asha\n", 1, "no header row", id="no header"),
         pytest.param(b"number;name\n9876543210;A\n", 1, "no number column", id="semicolons"),
@@ -312,3 +317,103 @@ def test_command_process_exit_codes_are_0_1_and_2(
     assert unknown.returncode == 2
     assert "campaign 999999 does not exist" in unknown.stderr
     assert Contact.objects.count() == 1
+
+
+# What a file may not bring to the database, and how much of the file is held at once.
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"number,name\n9876543210,A\n9876543211,B\x00la\n", id="in the name"),
+        pytest.param(b"number,city\n9876543210,P\n9876543211,Pu\x00ne\n", id="in a custom field"),
+    ],
+)
+def test_a_nul_byte_rejects_the_file_with_its_line_instead_of_a_database_error(
+    data: bytes,
+) -> None:
+    campaign = make_campaign()
+    for skip_invalid in (False, True):
+        report = _import(campaign, data, skip_invalid=skip_invalid)
+
+        assert not report.applied and report.malformed
+        assert _lines(report.errors) == [3]
+        assert "NUL" in report.errors[0].message
+    assert not Contact.objects.exists()
+
+
+def test_a_custom_field_over_its_cap_is_an_invalid_row() -> None:
+    campaign = make_campaign()
+    long_note = "x" * 1001
+    report = _import(campaign, f"number,note\n9876543210,ok\n9876543211,{long_note}\n")
+
+    assert not report.applied
+    assert _lines(report.errors) == [3]
+    assert "longer than 1000 characters" in report.errors[0].message
+    assert not Contact.objects.exists()
+
+
+def test_a_row_with_too_few_fields_rejects_the_file() -> None:
+    campaign = make_campaign()
+    for skip_invalid in (False, True):
+        report = _import(
+            campaign,
+            "number,name,city\n9876543210,Asha,Pune\n9876543211,Bala\n",
+            skip_invalid=skip_invalid,
+        )
+
+        assert not report.applied and report.malformed
+        assert _lines(report.errors) == [3]
+        assert "2 fields but the header has 3" in report.errors[0].message
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.slow
+def test_a_large_file_is_imported_without_holding_its_rows_in_memory() -> None:
+    # 40,000 rows (1.3 MB): the import may hold a batch of rows, not all of them and their
+    # contacts. The bytes exist before tracing starts; only what the import adds is measured.
+    campaign = make_campaign()
+    data = b"number,name,city\n" + b"".join(
+        b"98%08d,Name %d,City %d\n" % (i, i, i % 50) for i in range(40_000)
+    )
+    tracemalloc.start()
+    try:
+        report = _import(campaign, data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert report.applied and report.imported == 40_000
+    assert Contact.objects.filter(campaign=campaign).count() == 40_000
+    assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_long_list_of_problems_keeps_the_first_thousand_of_each_and_counts_the_rest() -> None:
+    campaign = make_campaign()
+    rows = [f"98{i:08d}" for i in range(1500)] * 2 + ["bad"] * 1200
+    report = _import(campaign, "number\n" + "\n".join(rows) + "\n", skip_invalid=True)
+
+    assert report.applied and report.imported == 1500
+    assert (len(report.duplicates), report.more_duplicates) == (MAX_ISSUES, 500)
+    assert (len(report.errors), report.more_errors) == (MAX_ISSUES, 200)
+    assert _lines(report.duplicates)[:2] == [1502, 1503]
+    assert _lines(report.errors)[-1] == 3001 + MAX_ISSUES
+    assert report.summary() == (
+        f"Imported 1500 contacts into list #{report.list_id}; skipped 1500 duplicates; "
+        "skipped 1200 invalid rows."
+    )
+
+
+def test_command_streams_the_file_and_says_how_many_problems_it_did_not_print(
+    tmp_path: Path,
+) -> None:
+    campaign = make_campaign()
+    path = _write(tmp_path, "number\n9876543210\n" + "bad\n" * (MAX_ISSUES + 5))
+    out = StringIO()
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_contacts", campaign.pk, path, stdout=out)
+
+    assert f"rejected with {MAX_ISSUES + 5} errors" in str(excinfo.value)
+    assert out.getvalue().count("error line") == MAX_ISSUES
+    assert "error ... and 5 more" in out.getvalue()

@@ -192,3 +192,12 @@ def test_a_large_file_is_read_in_bounded_memory() -> None:
 
     assert count == 60_000
     assert peak < 500_000, peak
+
+
+def test_only_a_value_over_its_cap_leaves_the_record_well_formed() -> None:
+    items = _read(b"number,name\n1," + b"x" * 1001 + b"\n2,B,x\n")
+
+    assert [(item.line, item.malformed) for item in items if isinstance(item, RowError)] == [
+        (2, False),
+        (3, True),
+    ]

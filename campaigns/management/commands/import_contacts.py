@@ -31,16 +31,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
         try:
-            data = path.read_bytes()
+            # Streamed, never read whole: a file of millions of rows is imported in bounded memory.
+            with path.open("rb") as fh:
+                report = contacts_import(
+                    campaign_id=options["campaign_id"],
+                    list_name=options["list_name"] or path.name,
+                    data=fh,
+                    skip_invalid=options["skip_invalid"],
+                )
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}", returncode=2) from exc
-        try:
-            report = contacts_import(
-                campaign_id=options["campaign_id"],
-                list_name=options["list_name"] or path.name,
-                data=data,
-                skip_invalid=options["skip_invalid"],
-            )
         except Campaign.DoesNotExist as exc:
             raise CommandError(
                 f"campaign {options['campaign_id']} does not exist", returncode=2
@@ -50,8 +50,12 @@ class Command(BaseCommand):
 
         for issue in report.duplicates:
             self.stdout.write(f"duplicate {issue}")
+        if report.more_duplicates:
+            self.stdout.write(f"duplicate ... and {report.more_duplicates} more")
         for issue in report.errors:
             self.stdout.write(f"error {issue}")
+        if report.more_errors:
+            self.stdout.write(f"error ... and {report.more_errors} more")
         if not report.applied:
             raise CommandError(report.summary(), returncode=1)
         self.stdout.write(self.style.SUCCESS(report.summary()))
