@@ -5,6 +5,7 @@ pjsua2 far end through the engine to a WebSocket agent, is in tests/test_bridge_
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import struct
 import threading
@@ -12,6 +13,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -124,13 +126,13 @@ def far_end() -> Iterator[tuple[socket.socket, socket.socket]]:
     rtcp_sock.close()
 
 
-def _relay(digits: list[str]) -> RtpRelay:
+def _relay(digits: list[str], **relay_kwargs: Any) -> RtpRelay:
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     base = probe.getsockname()[1] // 2 * 2
     probe.close()
     rtp_sock, rtcp_sock = bind_pair("127.0.0.1", range(base, base + 40))
-    return RtpRelay(rtp_sock, rtcp_sock, on_digit=digits.append, cname="test")
+    return RtpRelay(rtp_sock, rtcp_sock, on_digit=digits.append, cname="test", **relay_kwargs)
 
 
 def _wait(pred: object, timeout: float = 2.0) -> bool:
@@ -234,41 +236,269 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         loop.close()
 
 
-def test_relay_takes_audio_only_from_the_far_end_and_follows_it_behind_nat(
+# --- whose RTP is taken: the SDP address, or a NAT'd far end that proves itself -----------------
+#
+# Loopback has 127.0.0.0/8: the far end of the SDP is on 127.0.0.1, strangers and NAT'd far ends
+# on other addresses, so "same IP" and "other IP" are both real.
+
+
+def _udp(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    sock.settimeout(1)
+    return sock
+
+
+def _audio(seq: int, *, ssrc: int, fill: int = 0xFF, law: int = PCMU) -> bytes:
+    return rtp.build_rtp(payload_type=law, seq=seq, timestamp=seq * 160, ssrc=ssrc,
+                         payload=bytes([fill]) * 160)  # fmt: skip
+
+
+def _key_press(digit: int, *, seq: int, ssrc: int) -> list[bytes]:
+    """An RFC 4733 key press as a far end sends it: start, update, three end packets."""
+    return [
+        rtp.build_rtp(payload_type=101, seq=seq + i, timestamp=seq * 160, ssrc=ssrc,
+                      payload=struct.pack("!BBH", digit, (end << 7) | 10, 160 * (i + 1)))
+        for i, end in enumerate([0, 0, 1, 1, 1])
+    ]  # fmt: skip
+
+
+def _nothing_arrives(sock: socket.socket, wait: float = 0.1) -> bool:
+    sock.settimeout(wait)
+    try:
+        sock.recv(2048)
+    except TimeoutError:
+        return True
+    finally:
+        sock.settimeout(1)
+    return False
+
+
+class Call:
+    """A started relay whose SDP names far_end, on a loop thread, with an agent."""
+
+    def __init__(self, far_end: tuple[socket.socket, socket.socket], **relay_kwargs: object):
+        self.digits: list[str] = []
+        self.relay = _relay(self.digits, **relay_kwargs)
+        self.agent = Agent()
+        self.loop = Loop()
+        self.addr = ("127.0.0.1", self.relay.port)
+        self.rtcp_addr = ("127.0.0.1", self.relay.port + 1)
+        remote = RemoteMedia(far_end[0].getsockname(), far_end[1].getsockname(), PCMU)
+        self.loop.run(self.relay.start, self.loop.loop, self.agent, remote)
+
+    def tick(self, at: float | None = None) -> None:
+        self.loop.run(self.relay.tick, time.monotonic() if at is None else at)
+
+    def heard_fills(self) -> set[int]:
+        # What the agent heard, by payload octet: each sender below fills its audio with its own.
+        return {audioop.lin2ulaw(pcm, 2)[0] for pcm in self.agent.heard}
+
+    def close(self) -> None:
+        self.loop.run(self.relay.stop, self.loop.loop)
+        self.loop.close()
+
+
+def test_stranger_sending_before_and_while_the_far_end_sends_never_reaches_the_agent(
+    far_end: tuple[socket.socket, socket.socket],
+) -> None:
+    far_rtp, _ = far_end
+    stranger = _udp("127.0.0.2")
+    call = Call(far_end)
+    try:
+        # Before the far end's first packet: a well-formed stream (one SSRC, consecutive
+        # sequence numbers, the call's payload type) and a key press on the opt-out digit.
+        for seq in range(1, 11):
+            stranger.sendto(_audio(seq, ssrc=666, fill=0x11), call.addr)
+        for packet in _key_press(9, seq=11, ssrc=666):
+            stranger.sendto(packet, call.addr)
+        time.sleep(0.02)
+        for seq in range(500, 503):
+            far_rtp.sendto(_audio(seq, ssrc=7, fill=0x22), call.addr)
+        assert _wait(lambda: len(call.agent.heard) == 3)
+        # While the far end sends: the same again.
+        for seq in range(16, 40):
+            stranger.sendto(_audio(seq, ssrc=666, fill=0x11), call.addr)
+        for packet in _key_press(9, seq=40, ssrc=666):
+            stranger.sendto(packet, call.addr)
+        time.sleep(0.4)  # past the moment a stranger could first be followed
+        for seq in range(45, 60):
+            stranger.sendto(_audio(seq, ssrc=666, fill=0x11), call.addr)
+        far_rtp.sendto(_audio(503, ssrc=7, fill=0x22), call.addr)
+        assert _wait(lambda: len(call.agent.heard) == 4)
+        time.sleep(0.05)
+        assert call.heard_fills() == {0x22} and len(call.agent.heard) == 4
+        assert call.digits == []  # no forged opt-out
+        call.tick()
+        assert rtp.parse_rtp(far_rtp.recv(2048)) is not None  # our audio goes to the far end
+        assert _nothing_arrives(stranger)
+        assert call.relay.ignored_packets >= 10 + 5 + 24 + 5 + 15
+    finally:
+        call.close()
+        stranger.close()
+
+
+def test_stranger_spraying_random_ssrcs_and_sequence_numbers_is_never_followed(
+    far_end: tuple[socket.socket, socket.socket],
+) -> None:
+    far_rtp, _ = far_end
+    stranger = _udp("127.0.0.2")
+    call = Call(far_end)  # the SDP's address never sends
+    rng = random.Random(11)
+    try:
+        for _ in range(40):  # over 0.4 s, longer than any hold-off
+            for _ in range(3):
+                packet = _audio(rng.randrange(65536), ssrc=rng.randrange(1 << 32), fill=0x11)
+                stranger.sendto(packet, call.addr)
+            time.sleep(0.01)
+        time.sleep(0.05)
+        assert call.agent.heard == []
+        call.tick()
+        assert rtp.parse_rtp(far_rtp.recv(2048)) is not None  # still to the SDP's address
+        assert _nothing_arrives(stranger)
+    finally:
+        call.close()
+        stranger.close()
+
+
+def test_two_sources_proving_themselves_at_once_are_both_refused(
+    far_end: tuple[socket.socket, socket.socket],
+) -> None:
+    # Which one is the far end behind NAT and which the attacker cannot be told apart: follow
+    # neither (the call has no audio from the agent's side) rather than risk the wrong one.
+    far_rtp, _ = far_end
+    one, two = _udp("127.0.0.2"), _udp("127.0.0.3")
+    call = Call(far_end)
+    try:
+        for seq in range(1, 31):
+            one.sendto(_audio(seq, ssrc=1, fill=0x11), call.addr)
+            two.sendto(_audio(seq + 1000, ssrc=2, fill=0x33), call.addr)
+            time.sleep(0.02)
+        time.sleep(0.05)
+        assert call.agent.heard == []
+        call.tick()
+        assert rtp.parse_rtp(far_rtp.recv(2048)) is not None
+        assert _nothing_arrives(one) and _nothing_arrives(two)
+    finally:
+        call.close()
+        one.close()
+        two.close()
+
+
+def _receiver_report(our_sr: bytes, *, ssrc: int) -> bytes:
+    """A receiver report about the stream our SR describes, answering that SR (LSR and DLSR)."""
+    ours = rtp.ReceiveStats()
+    ours.update_ssrc(struct.unpack_from("!I", our_sr, 4)[0])
+    ours.update(1, 0, time.monotonic())
+    return rtp.build_rtcp_report(
+        ssrc=ssrc, now_unix=time.time(), sender=None, stats=ours,
+        last_sr_middle32=struct.unpack_from("!I", our_sr, 10)[0],
+        last_sr_arrival_unix=time.time(), cname="x",
+    )  # fmt: skip
+
+
+def test_rtcp_is_taken_only_from_the_peer_ip_with_the_peers_ssrc(
     far_end: tuple[socket.socket, socket.socket],
 ) -> None:
     far_rtp, far_rtcp = far_end
-    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    other.bind(("127.0.0.1", 0))
-    other.settimeout(1)
-    relay = _relay([])
-    agent = Agent()
-    loop = Loop()
-    relay_addr = ("127.0.0.1", relay.port)
-
-    def packet(seq: int) -> bytes:
-        return rtp.build_rtp(payload_type=PCMU, seq=seq, timestamp=seq * 160, ssrc=9,
-                             payload=bytes(160))  # fmt: skip
-
+    stranger = _udp("127.0.0.2")
+    same_ip = _udp("127.0.0.1")
+    call = Call(far_end)
     try:
-        # The SDP names far_rtp; `other` stands for a far end behind NAT sending from elsewhere.
-        loop.run(relay.start, loop.loop, agent,
-                 RemoteMedia(far_rtp.getsockname(), far_rtcp.getsockname(), PCMU))  # fmt: skip
-        for seq in range(1, 5):
-            other.sendto(packet(seq), relay_addr)
+        for seq in range(1, 4):
+            far_rtp.sendto(_audio(seq, ssrc=7), call.addr)
+        assert _wait(lambda: len(call.agent.heard) == 3)
+        call.tick(time.monotonic() + 6)  # RTP, and our first SR
+        far_rtp.recv(2048)
+        our_sr = far_rtcp.recv(2048)
+        assert our_sr[1] == 200
+        time.sleep(0.03)
+
+        # A stranger's report on our SR, claiming to be the far end (its SSRC, 7), and one
+        # from the far end's own IP but another SSRC: neither counts toward the round trip.
+        stranger.sendto(_receiver_report(our_sr, ssrc=7), call.rtcp_addr)
+        same_ip.sendto(_receiver_report(our_sr, ssrc=8), call.rtcp_addr)
+        # A stranger's SR would set the LSR we echo back.
+        forged_sr = rtp.build_rtcp_report(
+            ssrc=7, now_unix=time.time(), sender=rtp.RtpSender(PCMU), stats=None,
+            last_sr_middle32=0, last_sr_arrival_unix=None, cname="x",
+        )  # fmt: skip
+        stranger.sendto(forged_sr, call.rtcp_addr)
         time.sleep(0.1)
-        assert agent.heard == []  # four packets from an address the SDP did not name
-        other.sendto(packet(5), relay_addr)
-        assert _wait(lambda: len(agent.heard) == 1)  # the fifth in a row: followed
-        loop.run(relay.tick, time.monotonic())
-        assert rtp.parse_rtp(other.recv(2048)) is not None  # and our RTP goes there now
-        # Once the peer is known, another source cannot slip audio in.
-        for seq in range(100, 110):
-            far_rtp.sendto(packet(seq), relay_addr)
-        time.sleep(0.1)
-        assert len(agent.heard) == 1
-        assert relay.ignored_packets >= 14
+        quality = call.relay.quality()
+        assert quality is not None and quality.rtt_ms is None
+        call.tick(time.monotonic() + 12)
+        far_rtp.recv(2048)
+        assert struct.unpack_from("!I", far_rtcp.recv(2048), 44)[0] == 0  # LSR: no SR seen
+
+        # The far end's own report (its IP, its SSRC; any port: NATs move RTCP too) counts.
+        same_ip.sendto(_receiver_report(our_sr, ssrc=7), call.rtcp_addr)
+        assert _wait(lambda: (q := call.relay.quality()) is not None and q.rtt_ms is not None)
     finally:
-        loop.run(relay.stop, loop.loop)
-        loop.close()
-        other.close()
+        call.close()
+        stranger.close()
+        same_ip.close()
+
+
+def test_far_end_behind_nat_is_followed_after_proving_itself_and_gets_audio_back(
+    far_end: tuple[socket.socket, socket.socket],
+) -> None:
+    # The SDP names far_end (a private address behind NAT, say), which never sends; the far end
+    # really sends from 127.0.0.3.
+    far_rtp, far_rtcp = far_end
+    natted, natted_rtcp = _udp("127.0.0.3"), _udp("127.0.0.3")
+    call = Call(far_end)
+    try:
+        for seq in range(100, 130):  # 0.6 s of 20 ms packets
+            natted.sendto(_audio(seq, ssrc=42, fill=0x44), call.addr)
+            time.sleep(0.02)
+        assert _wait(lambda: len(call.agent.heard) >= 10)
+        assert call.heard_fills() == {0x44}
+        call.tick()
+        assert rtp.parse_rtp(natted.recv(2048)) is not None  # our audio goes where it sends from
+        # Its RTCP counts (its IP, its SSRC), and ours follows it back (symmetric RTCP): the
+        # SDP's RTCP address is as unreachable as its RTP one.
+        call.tick(time.monotonic() + 6)
+        natted.recv(2048)
+        our_sr = far_rtcp.recv(2048)
+        natted_rtcp.sendto(_receiver_report(our_sr, ssrc=42), call.rtcp_addr)
+        assert _wait(lambda: (q := call.relay.quality()) is not None and q.rtt_ms is not None)
+        call.tick(time.monotonic() + 12)
+        natted.recv(2048)
+        assert natted_rtcp.recv(2048)[1] == 200
+        # Its key presses count (same SSRC as its audio)...
+        for packet in _key_press(9, seq=130, ssrc=42):
+            natted.sendto(packet, call.addr)
+        assert _wait(lambda: call.digits == ["9"])
+        # ...but not another SSRC's from the same address, audio or key press...
+        heard = len(call.agent.heard)
+        for seq in range(131, 135):
+            natted.sendto(_audio(seq, ssrc=43, fill=0x55), call.addr)
+        for packet in _key_press(5, seq=135, ssrc=43):
+            natted.sendto(packet, call.addr)
+        time.sleep(0.1)
+        call.tick()  # anything held for reordering goes out now
+        natted.recv(2048)
+        assert len(call.agent.heard) == heard and call.digits == ["9"]
+        # ...unless it proves itself like a new far end (the far end restarted its stream).
+        for seq in range(7000, 7006):
+            natted.sendto(_audio(seq, ssrc=44, fill=0x66), call.addr)
+        time.sleep(0.1)
+        call.tick()
+        natted.recv(2048)
+        assert 0x66 in call.heard_fills() and 0x55 not in call.heard_fills()
+
+        # The SDP's address is still authoritative: the moment it sends, it is the peer.
+        for seq in range(1, 4):
+            far_rtp.sendto(_audio(seq, ssrc=7, fill=0x22), call.addr)
+        assert _wait(lambda: 0x22 in call.heard_fills())
+        natted.sendto(_audio(150, ssrc=42, fill=0x44), call.addr)
+        time.sleep(0.05)
+        assert call.agent.heard[-1] == audioop.ulaw2lin(bytes([0x22]) * 160, 2)
+        call.tick()
+        assert rtp.parse_rtp(far_rtp.recv(2048)) is not None
+        assert _nothing_arrives(natted)
+    finally:
+        call.close()
+        natted.close()
+        natted_rtcp.close()

@@ -13,7 +13,9 @@ callee->agent p50 1.3 ms against 13-16 ms, for about the same CPU per call (medi
 calls per core against 53-62, both with the picows client on uvloop). What pjsua's stream did
 for such calls is done here: receive statistics (RFC 3550 loss and jitter), RTCP reports (for
 the round trip), RFC 4733 key presses, A-law or mu-law, and symmetric RTP (a far end behind NAT
-is followed to the address it sends from).
+is followed to the address it sends from), hardened: which source is the call's is decided by
+``latch.PeerLatch`` (the SDP address, or a NAT'd source that proves itself), and RTCP is taken
+only from that peer's IP with that peer's SSRC as its sender.
 
 The far end's packets are forwarded as they come, as Twilio does for Media Streams: no
 jitter-buffer delay on the way to the agent (its speech recognition does not play audio out).
@@ -40,6 +42,7 @@ from telephony.bridge.audio import (
     silence_pcm,
     ulaw_to_pcm16,
 )
+from telephony.bridge.latch import LATCH_HOLD_S, LATCH_WINDOW_S, PeerLatch
 from telephony.engine.quality import MediaQuality, media_quality
 
 logger = logging.getLogger(__name__)
@@ -49,11 +52,6 @@ RTCP_EVERY_S = 5.0  # RFC 3550's minimum report interval
 # networks reorder within tens of ms), or until this many wait; then it counts as lost.
 REORDER_WAIT_S = 0.04
 REORDER_MAX_HELD = 4
-# Symmetric RTP: a far end behind NAT sends from another address than its SDP names. Its media
-# is followed there after this many packets in a row from one new address, as long as nothing
-# came from the SDP's address (once that address has sent, packets from elsewhere are dropped:
-# nobody else gets to put audio into the agent's ears).
-LATCH_AFTER_PACKETS = 5
 MAX_DATAGRAM = 2048
 # A packet burst larger than this in one readiness callback is left for the next one, so one
 # flooded call cannot hold the loop that carries the other calls.
@@ -143,17 +141,20 @@ class RtpRelay:
         *,
         on_digit: Callable[[str], None],
         cname: str,
+        latch_hold_s: float = LATCH_HOLD_S,
+        latch_window_s: float = LATCH_WINDOW_S,
     ) -> None:
+        """latch_hold_s and latch_window_s: see telephony.bridge.latch (tests shorten them)."""
         self._rtp = rtp_sock
         self._rtcp = rtcp_sock
         self._on_digit = on_digit
         self._cname = cname
         self.port: int = rtp_sock.getsockname()[1]
         self._remote: RemoteMedia | None = None
-        self._peer: tuple[str, int] | None = None  # where audio is accepted from and sent to
-        self._peer_heard = False
-        self._candidate: tuple[str, int] | None = None
-        self._candidate_packets = 0
+        self._latch: PeerLatch | None = None  # whose RTP is the call's, and where ours goes
+        self._latch_hold_s = latch_hold_s
+        self._latch_window_s = latch_window_s
+        self._nat_rtcp: tuple[str, int] | None = None  # where a NAT'd peer's RTCP comes from
         self._agent: AgentAudio | None = None
         self._stats = rtp.ReceiveStats()  # RFC 3550 jitter and the RTCP report block
         self._order = rtp.ReorderBuffer(wait_s=REORDER_WAIT_S, max_held=REORDER_MAX_HELD)
@@ -169,7 +170,8 @@ class RtpRelay:
         self._rtt_sum = 0.0
         self._rtt_n = 0
         self._closed = False
-        self.ignored_packets = 0  # not RTP, or a payload type we did not offer
+        self.ignored_packets = 0  # not RTP, not from the peer, or a payload type not offered
+        self.ignored_rtcp = 0  # not RTCP, or not from the peer
 
     # --- loop thread ----------------------------------------------------------------------------
 
@@ -189,10 +191,20 @@ class RtpRelay:
         else:
             self._decode, self._encode = ulaw_to_pcm16, pcm16_to_ulaw
         self._silence = self._encode(_SILENCE_PCM)
-        if self._remote is None or self._remote.rtp != remote.rtp:
+        if self._remote is None or self._remote.rtp != remote.rtp or self._latch is None:
             # A new address (a re-INVITE may repeat the old one: keep what was learnt then).
-            self._peer, self._peer_heard = remote.rtp, False
-            self._candidate, self._candidate_packets = None, 0
+            # Media (re)starts now: the window for following a NAT'd far end opens again.
+            self._latch = PeerLatch(
+                remote.rtp,
+                audio_payload_type=remote.payload_type,
+                started_at=time.monotonic(),
+                hold_s=self._latch_hold_s,
+                window_s=self._latch_window_s,
+                name=str(self.port),
+            )
+            self._nat_rtcp = None
+        else:
+            self._latch.audio_payload_type = remote.payload_type
         self._remote = remote
 
     def stop(self, loop: Any) -> None:
@@ -218,15 +230,15 @@ class RtpRelay:
     def tick(self, now: float) -> None:
         """Every 20 ms: the agent's next frame (silence when it has none) goes to the far end.
         A silent agent still sends packets: carriers' SBCs hang up calls whose RTP stops."""
-        agent, remote, sender = self._agent, self._remote, self._sender
-        if agent is None or remote is None or sender is None:
+        agent, remote, sender, latch = self._agent, self._remote, self._sender, self._latch
+        if agent is None or remote is None or sender is None or latch is None:
             return
         for payload in self._order.expire(now):
             self._deliver(agent, self._decode(payload))
         pcm = agent.next_agent_audio()
         payload = self._silence if pcm == _SILENCE_PCM else self._encode(pcm)
         try:
-            self._rtp.sendto(sender.packet(payload), self._peer or remote.rtp)
+            self._rtp.sendto(sender.packet(payload), latch.peer)
         except OSError:
             pass  # a full buffer or an unreachable port: the next frame tries again
         if now >= self._next_rtcp:
@@ -252,17 +264,21 @@ class RtpRelay:
 
     def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
         packet = rtp.parse_rtp(data)
-        remote, agent = self._remote, self._agent
-        if packet is None or remote is None or agent is None or not self._from_peer(source):
+        remote, agent, latch = self._remote, self._agent, self._latch
+        if packet is None or remote is None or agent is None or latch is None:
             self.ignored_packets += 1
             return
-        if packet.payload_type == remote.payload_type:
-            now = time.monotonic()
+        now = time.monotonic()
+        pt = packet.payload_type
+        if not latch.accept(source, payload_type=pt, ssrc=packet.ssrc, seq=packet.seq, now=now):
+            self.ignored_packets += 1  # a stranger's, or a source still proving itself
+            return
+        if pt == remote.payload_type:
             self._stats.update_ssrc(packet.ssrc)
             self._stats.update(packet.seq, packet.timestamp, now)
             for payload in self._order.push(packet.seq, packet.payload, now):
                 self._deliver(agent, self._decode(payload))
-        elif packet.payload_type >= 96:
+        elif pt >= 96:
             # The only dynamic payload type we offer is telephone-event (RFC 4733).
             digit = self._dtmf.feed(packet.timestamp, packet.payload)
             if digit is not None:
@@ -283,30 +299,22 @@ class RtpRelay:
             agent.deliver_call_audio(bytes(partial[start : start + PCM_FRAME_BYTES]))
         del partial[:whole]
 
-    def _from_peer(self, source: tuple[str, int]) -> bool:
-        if source == self._peer:
-            self._peer_heard = True
-            return True
-        if self._peer_heard:
-            return False
-        if source == self._candidate:
-            self._candidate_packets += 1
-        else:
-            self._candidate, self._candidate_packets = source, 1
-        if self._candidate_packets < LATCH_AFTER_PACKETS:
-            return False
-        logger.info("RTP relay %s: the far end sends from %s:%s, not %s:%s; following it",
-                    self.port, *source, *(self._peer or ("?", 0)))  # fmt: skip
-        self._peer, self._peer_heard = source, True
-        return True
-
-    def _on_rtcp(self, data: bytes, _source: object) -> None:
-        sender = self._sender
-        if sender is None:
+    def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
+        # Only the peer's reports count: a stranger's would set the round trip we report and the
+        # LSR we echo. Its IP, not its port (NATs map RTCP to ports of their own), and its SSRC:
+        # RTCP from the peer's host is about the peer's stream.
+        sender, latch, remote = self._sender, self._latch, self._remote
+        if sender is None or latch is None or remote is None:
+            return
+        if not latch.heard or source[0] != latch.peer[0]:
+            self.ignored_rtcp += 1
             return
         info = rtp.parse_rtcp(data, our_ssrc=sender.ssrc, now_unix=time.time())
-        if info is None:
+        if info is None or info.sender_ssrc != latch.peer_ssrc:
+            self.ignored_rtcp += 1
             return
+        if latch.peer != remote.rtp:
+            self._nat_rtcp = source  # symmetric RTCP: ours go back the way its own come
         if info.sr_middle32 is not None:
             self._peer_sr_middle32 = info.sr_middle32
             self._peer_sr_at = time.time()
@@ -315,8 +323,8 @@ class RtpRelay:
             self._rtt_n += 1
 
     def _send_rtcp(self) -> None:
-        remote, sender = self._remote, self._sender
-        if remote is None or sender is None:
+        remote, sender, latch = self._remote, self._sender, self._latch
+        if remote is None or sender is None or latch is None:
             return
         report = rtp.build_rtcp_report(
             ssrc=sender.ssrc,
@@ -328,9 +336,17 @@ class RtpRelay:
             cname=self._cname,
         )
         try:
-            self._rtcp.sendto(report, remote.rtcp)
+            self._rtcp.sendto(report, self._rtcp_destination(remote, latch))
         except OSError:
             pass
+
+    def _rtcp_destination(self, remote: RemoteMedia, latch: PeerLatch) -> tuple[str, int]:
+        # The SDP's RTCP address while the SDP address is the peer; for a NAT'd peer, where its
+        # own reports come from (its SDP's RTCP address is as unreachable as its RTP one).
+        nat_rtcp = self._nat_rtcp
+        if latch.peer != remote.rtp and nat_rtcp is not None and nat_rtcp[0] == latch.peer[0]:
+            return nat_rtcp
+        return remote.rtcp
 
     # --- any thread -------------------------------------------------------------------------
 
