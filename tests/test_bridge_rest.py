@@ -31,6 +31,7 @@ from telephony.bridge.rest import (
     MAX_HEADER_BYTES,
     CallCredentials,
     RestServer,
+    _client_ip,
     stream_credentials,
 )
 
@@ -672,6 +673,28 @@ def test_per_client_cap_is_a_parameter_and_frees_up_as_connections_close(
                 f"Authorization: {auth_for(LIVE)}\r\n\r\n".encode()
             )
             assert status_of(read_to_eof(again)) == 200
+
+
+@pytest.mark.parametrize(
+    ("peername", "client"),
+    [
+        (("192.0.2.7", 5555), "192.0.2.7"),
+        (("::ffff:192.0.2.7", 5555, 0, 0), "192.0.2.7"),  # dual-stack socket, IPv4 client
+        (("2001:db8:1:2:aaaa::1", 5555, 0, 0), "2001:db8:1:2::/64"),
+        (("2001:db8:1:2:bbbb::9", 5555, 0, 0), "2001:db8:1:2::/64"),  # same /64, same client
+        (("fe80::1%eth0", 5555, 0, 2), "fe80::/64"),
+        ("/run/rest.sock", "/run/rest.sock"),
+    ],
+)
+def test_the_per_client_limit_counts_ipv4_addresses_and_ipv6_slash_64s(
+    peername: object, client: str
+) -> None:
+    class Writer:
+        def get_extra_info(self, name: str) -> object:
+            assert name == "peername"
+            return peername
+
+    assert _client_ip(Writer()) == client  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

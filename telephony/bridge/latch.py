@@ -13,11 +13,12 @@ The rule, per far-end address the SDP names (a re-INVITE naming a new address st
      and the negotiated audio payload type (a key press, a gap or another SSRC starts the count
      again). A stranger spraying RTP-shaped packets with random SSRCs or sequence numbers never
      qualifies;
-   * its first packet came within ``window_s`` (3 s) of media starting. A far end that answers
-     sends at once (trunks stream from the answer, silence included, and a NAT'd phone must send
-     first for symmetric RTP to find it at all); 3 s also covers a phone that suppresses its
-     opening silence until the callee says hello. Past that, nothing new is followed, so the
-     port cannot be taken over mid-call by whoever finds it;
+   * all of that happened within ``window_s`` (3 s) of media starting (packets from sources
+     other than the peer are not even counted after it). A far end that answers sends at once
+     (trunks stream from the answer, silence included, and a NAT'd phone must send first for
+     symmetric RTP to find it at all); 3 s also covers a phone that suppresses its opening
+     silence until the callee says hello. Past that, nothing new is followed, so the port
+     cannot be taken over mid-call by whoever finds it;
    * ``hold_s`` (0.3 s) has passed since media started, so a far end that sends from its SDP
      address is heard first even when someone else's packets arrived before its own (they are
      dropped until then, which costs a NAT'd far end its first 0.3 s of audio);
@@ -29,9 +30,11 @@ The rule, per far-end address the SDP names (a re-INVITE naming a new address st
    alike. A new SSRC from the same address (the far end restarted its stream) is accepted after
    proving itself the same way, at any time: the address already has.
 
-Not covered: a stranger alone, proving itself before a NAT'd far end that never sends from its
-SDP address, is followed (nothing in plain RTP tells them apart; SRTP would); a NAT'd far end
-whose NAT moves its port after the window is not followed there (a re-INVITE is).
+Not covered: while the SDP address is silent, a stranger that proves itself alone (the real far
+end's packets never arriving) is followed until the SDP address sends or a second source proves
+itself within the window; nothing in plain RTP tells the two apart (SRTP would). A stranger
+spoofing the SDP address itself is not stopped either. A NAT'd far end whose NAT moves its port
+after the window is not followed there (a re-INVITE naming the new address is).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -602,10 +603,21 @@ def _not_found(path: str) -> _Response:
 
 
 def _client_ip(writer: asyncio.StreamWriter) -> str:
+    """What the per-client limit counts by: the IPv4 address, or the IPv6 /64 (one IPv6 host
+    commonly holds a whole /64, so counting single addresses would not limit it)."""
     peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer)  # a Unix socket, or an unknown peer: one shared limit
+    if not isinstance(peer, tuple) or not peer:
+        return str(peer)  # a Unix socket, or an unknown peer: one shared limit
+    host = str(peer[0])
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])  # without an IPv6 zone
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client of a dual-stack socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:
