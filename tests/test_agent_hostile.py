@@ -25,7 +25,7 @@ from telephony.bridge import exotel_codec
 from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import PCM_FRAME_BYTES, ulaw_to_pcm16
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
-from telephony.bridge.session import MAX_BUFFERED_AGENT_FRAMES
+from telephony.bridge.session import MAX_BUFFERED_AGENT_FRAMES, MAX_PENDING_MARKS
 from tests.test_bridge_session import (
     ACCOUNT,
     CALL,
@@ -213,6 +213,25 @@ def test_one_15_mb_media_message_queues_no_more_than_the_cap(
     )
 
 
+def test_marks_waiting_behind_audio_are_capped_too(runner: BridgeRunner, agent: FakeAgent) -> None:
+    session = open_started(runner, agent)
+    agent.send_media(session.stream_sid, agent_ulaw(160))  # one frame, never played here
+    wait_until(lambda: session.buffered_agent_frames == 1)
+
+    for i in range(MAX_PENDING_MARKS + 50):
+        agent.send_mark(session.stream_sid, f"m{i}")
+    agent.send_media(session.stream_sid, agent_ulaw(160))  # handled after every mark
+    wait_until(lambda: session.buffered_agent_frames == 2, timeout=20)
+
+    assert session.pending_marks == MAX_PENDING_MARKS
+    assert session.ignored_messages == 50
+    assert not session.hangup_requested()
+    # The marks it kept are echoed in order once the audio before them has played.
+    session.next_agent_audio()
+    echoed = agent.wait_for("mark", MAX_PENDING_MARKS)
+    assert [m["mark"]["name"] for m in echoed] == [f"m{i}" for i in range(MAX_PENDING_MARKS)]
+
+
 # --- idle agents and dead agents ------------------------------------------------------------
 
 
@@ -339,6 +358,25 @@ def test_an_agent_that_does_not_answer_pings_is_dead(loop_thread: LoopThread) ->
     assert session.hangup_cause == "agent_ping_timeout"
     assert time.monotonic() - began < 3.0
     assert raw.close_codes[:1] == [1001]
+
+
+async def _marks_without_reading(writer: asyncio.StreamWriter) -> None:
+    # Each mark is echoed at once (nothing is queued to play before it); the agent reads none of
+    # the echoes for a while, as an agent whose reading side is stuck.
+    mark = json.dumps({"event": "mark", "mark": {"name": "m" * 1000}}).encode()
+    for _ in range(20):
+        writer.write(frame(0x1, mark) * 1000)
+        await writer.drain()
+    await asyncio.sleep(3.0)
+
+
+def test_an_agent_that_stops_reading_is_ended_before_our_buffer_grows_without_bound(
+    loop_thread: LoopThread,
+) -> None:
+    session, _ = run_raw(loop_thread, _marks_without_reading)
+
+    assert session.hangup_reason == "agent_not_reading"
+    assert session.hangup_cause == "agent_not_reading"
 
 
 async def _reserved_bit(writer: asyncio.StreamWriter) -> None:

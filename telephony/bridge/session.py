@@ -39,6 +39,9 @@ MAX_PENDING_FRAMES_TO_AGENT = 250
 # Agents often send a whole utterance at once, faster than real time. Two minutes covers any sane
 # utterance while bounding memory per call (~3.8 MB of PCM).
 MAX_BUFFERED_AGENT_FRAMES = 6000
+# Marks waiting behind that audio: one per frame is already more than any agent sends. Past it a
+# mark is ignored (and never echoed), or a flood of marks would grow the queue without bound.
+MAX_PENDING_MARKS = MAX_BUFFERED_AGENT_FRAMES
 # A misbehaving agent can send junk 50 times a second: one warning, then one at most this often.
 WARN_EVERY_S = 10.0
 # How the session's end reads in the attempt's hangup_cause: ends the agent chose (closing the
@@ -266,6 +269,8 @@ class BridgeSession:
     def end_stream(self, reason: str) -> None:
         """Loop: the dialer ends the call (reason: why): ask the engine to hang up, send the agent
         ``stop`` and close the socket, as at any end of call."""
+        if self._close_requested:  # the call is already ending: keep the cause it has
+            return
         self.request_hangup(reason)
         self._close_on_loop()
 
@@ -415,17 +420,21 @@ class BridgeSession:
 
     def _on_agent_mark(self, name: str) -> None:
         with self._play_lock:
-            if self._tail:
+            full = self._pending_marks >= MAX_PENDING_MARKS
+            if not full and self._tail:
                 # The mark closes an utterance: pad its last partial frame with silence so every
                 # byte before the mark gets played before we echo it.
                 self._tail.extend(bytes(PCM_FRAME_BYTES - len(self._tail)))
                 self._play.append(bytes(self._tail))
                 self._tail.clear()
                 self._play_frames += 1
-            if self._play:
+            if not full and self._play:
                 self._play.append(_MarkPoint(name))
                 self._pending_marks += 1
                 return
+        if full:
+            self._ignore("mark: %d marks already wait for audio to play", MAX_PENDING_MARKS)
+            return
         # Nothing left to play before it: Twilio echoes such a mark at once.
         self._echo_marks([name])
 

@@ -33,6 +33,10 @@ MAX_MESSAGE_BYTES = 16 * 2**20
 # Callee audio queued in our socket buffer for an agent that stopped reading: past this (~5 s of
 # media messages) frames are dropped, because a voice agent wants the newest audio.
 MAX_WRITE_BUFFER = 256 * 1024
+# Marks echoes, DTMF and stop are never dropped; an agent that reads none of them while it keeps
+# sending marks would grow this buffer without bound. Past this it has stopped reading: the call
+# is ended (agent_not_reading).
+MAX_STALLED_WRITE_BUFFER = 4 * 2**20
 # An agent that sends no media, mark, clear or stop for this long is holding the callee in
 # silence: the call is ended (AGENT_IDLE_TIMEOUT_S). Pongs do not count: agent libraries answer
 # pings by themselves, so a pong proves the process is up, not that it is serving the call.
@@ -191,12 +195,14 @@ async def _run(
     finally:
         session.mark_connected(None)
         if not transport.is_disconnected:
-            transport.disconnect()
+            # Flushing what an agent is not reading could hold the socket open for as long as
+            # TCP lets it: drop it instead.
+            transport.disconnect(graceful=_write_buffer(transport) <= MAX_WRITE_BUFFER)
 
 
 def _send_media(transport: WSTransport, text: str) -> bool:
     """Send a media message now, or drop it (False) when the agent has stopped reading."""
-    if transport.underlying_transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+    if _write_buffer(transport) > MAX_WRITE_BUFFER:
         return False
     transport.send(WSMsgType.TEXT, text.encode())
     return True
@@ -253,3 +259,12 @@ async def _send_loop(transport: WSTransport, session: BridgeSession) -> None:
         if final:
             transport.send_close(WSCloseCode.OK)
             return
+        if _write_buffer(transport) > MAX_STALLED_WRITE_BUFFER and not session.close_requested:
+            logger.warning("stream %s: agent has not read %d bytes; ending the call",
+                           session.stream_sid, _write_buffer(transport))  # fmt: skip
+            session.end_stream("agent_not_reading")
+
+
+def _write_buffer(transport: WSTransport) -> int:
+    size: int = transport.underlying_transport.get_write_buffer_size()
+    return size
