@@ -90,6 +90,7 @@ class EngineHost:
             bridge_factory=_bridge_factory(port),
             log_level=log_level,
             relay_media=settings.ENGINE_BRIDGE_MEDIA == "relay",
+            sip_allow=settings.ENGINE_SIP_ALLOW,
         )
         self.record = EngineProcess.objects.create(
             name=f"{socket.gethostname()}:{port}:{os.getpid()}:{time.time_ns()}",

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pjsua2 as pj
 
@@ -38,9 +39,30 @@ JB_MAX_MS = 600
 _CODEC_PRIORITY = {"PCMU/8000/1": 254, "PCMA/8000/1": 253}
 
 
-def start_endpoint(*, host: str, port: int, user_agent: str, log_level: int = 1) -> pj.Endpoint:
+class OutboundEndpoint(pj.Endpoint):  # type: ignore[misc]
+    """An endpoint that hands every out-of-dialog request to one account (`incoming_account`,
+    once set) instead of the account pjsua would match by URI: the engine's refusing account,
+    whose media is a loopback transport, so an unsolicited INVITE costs no socket (pjsua sets
+    up a call's media before any callback can refuse it, and a burst of socket pairs exhausts
+    pjlib's 64-handle ioqueue)."""
+
+    incoming_account: int | None = None
+
+    def onSelectAccount(self, prm: Any) -> None:
+        if self.incoming_account is not None:
+            prm.accountIndex = self.incoming_account
+
+
+def start_endpoint(
+    *,
+    host: str,
+    port: int,
+    user_agent: str,
+    log_level: int = 1,
+    endpoint_class: type[pj.Endpoint] = pj.Endpoint,
+) -> pj.Endpoint:
     """Create, initialise and start an endpoint with a UDP transport on host:port."""
-    ep = pj.Endpoint()
+    ep = endpoint_class()
     with _stdout_silenced():
         ep.libCreate()  # logs a banner at pjlib's built-in level before our config applies
     cfg = pj.EpConfig()

@@ -7,13 +7,14 @@ turns those notes into state changes and events outside of pjsua2's own call sta
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import logging
 import math
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,11 @@ from telephony.engine.tap import BridgeTap
 from telephony.pjsip import (
     MAX_CALLS_PER_PROCESS,
     SIP_KEEPALIVE,
+    OutboundEndpoint,
     media_port_range,
     start_endpoint,
 )
+from telephony.sip_guard import SipGuard, uri_host
 
 if TYPE_CHECKING:
     from telephony.bridge.relay import RtpRelay
@@ -44,7 +47,7 @@ DTMF_METHOD_RELAY = -1  # our RTP relay's RFC 4733 detector: already one event p
 # A call with an agent is also checked this often for the agent hanging up (the bridge wakes
 # the loop when it does; this is the backstop).
 AGENT_POLL_MS = 100
-_MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process
+_MAX_ACCOUNTS = 6  # pjsua allows 8 accounts per process; one more is the refusing account
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,52 @@ class _Call(pj.Call):  # type: ignore[misc]
         if tsx.method == "INVITE" and tsx.statusCode >= 100:
             self._notes.append(_Note(self.attempt_id, "response", sip_code=tsx.statusCode))
 
+    # Every number we call is checked before its INVITE. pjsua would otherwise place calls the
+    # checks never saw: it accepts a REFER by dialing its Refer-To (its default is 202), and an
+    # INVITE with Replaces would take this call over. A 3xx is not followed either (pjsua2's
+    # default too; said here so that it stays so).
+    def onCallTransferRequest(self, prm: Any) -> None:
+        prm.statusCode = 403
+
+    def onCallReplaceRequest(self, prm: Any) -> None:
+        prm.statusCode = 403
+        prm.reason = "Forbidden"
+
+    def onCallRedirected(self, prm: Any) -> int:
+        code = _status_code(prm.e.body.rxMsg.rdata.wholeMsg) or 302
+        self._notes.append(_Note(self.attempt_id, "response", sip_code=code))
+        return int(pj.PJSIP_REDIRECT_STOP)
+
+
+def _status_code(message: str) -> int | None:
+    first = message.split("\r\n", 1)[0].split()
+    if len(first) >= 2 and first[0] == "SIP/2.0" and first[1].isdigit() and len(first[1]) == 3:
+        return int(first[1])
+    return None
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    """An outbound-only account: an INVITE that is not ours is refused with 403, never 500."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refused: collections.deque[pj.Call] = collections.deque(maxlen=8)
+
+    def onIncomingCall(self, prm: Any) -> None:
+        call = pj.Call(self, prm.callId)
+        op = pj.CallOpParam(True)
+        op.statusCode = 403
+        op.reason = "Outbound only"
+        try:
+            call.hangup(op)
+        except pj.Error:
+            pass
+        # pjsua2 hangs up a call whose object is destroyed: keep it until pjsua is done with it.
+        self._refused.append(call)
+
+    def release_refused(self) -> None:
+        self._refused.clear()
+
 
 @dataclass
 class _Live:
@@ -140,6 +189,7 @@ class _Live:
     answered_mono: float | None = None
     audio_active: bool = False
     response_seen: bool = False
+    last_response: int = 0  # the latest response code to our INVITE
     ring_timed_out: bool = False
     hangup_sent: bool = False
     hangup_cause: str = ""
@@ -167,9 +217,11 @@ class Engine:
         bridge_factory: Callable[[], Any] | None = None,
         log_level: int = 1,
         relay_media: bool = True,
+        sip_allow: Sequence[str] = (),
     ) -> None:
         """relay_media: carry calls with an agent through the bridge's RTP relay
-        (telephony.bridge.relay); False: through pjsua's media and an AudioMediaPort tap."""
+        (telephony.bridge.relay); False: through pjsua's media and an AudioMediaPort tap.
+        sip_allow: addresses besides the trunks it dials that may send it SIP (an SBC)."""
         self.host = host
         self._relay_media = relay_media
         self.port = port
@@ -178,12 +230,18 @@ class Engine:
         self._bridge: Any = None
         self._notes: list[_Note] = []
         self._live: dict[int, _Live] = {}
-        self._accounts: dict[tuple[str, str, bool], pj.Account] = {}
+        self._accounts: dict[tuple[str, str, bool], _Account] = {}
         self._taps: list[BridgeTap] = []  # every tap made, alive until shutdown
         self._free_taps: list[BridgeTap] = []
         self._ep = start_endpoint(
-            host=host, port=port, user_agent="dialer-engine", log_level=log_level
+            host=host,
+            port=port,
+            user_agent="dialer-engine",
+            log_level=log_level,
+            endpoint_class=OutboundEndpoint,
         )
+        self._guard = SipGuard(host=host, port=port, allow=sip_allow)
+        self._refuser = self._refusing_account()
         self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     # -- capacity -----------------------------------------------------------------------------
@@ -207,6 +265,7 @@ class Engine:
             from telephony.bridge.relay import rewrite_sdp
 
             rewrite = functools.partial(rewrite_sdp, host=self.host, port=relay.port)
+        self._guard.allow_host(uri_host(job.target_uri))  # its answers must reach pjsua
         call = _Call(self._notes, self._account_for(job, key), job.attempt_id, self.wake, rewrite)
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
@@ -314,7 +373,8 @@ class Engine:
         self._ep.audDevManager().setNoDev()
         self._free_taps.clear()
         self._taps.clear()
-        for account in self._accounts.values():
+        for account in [*self._accounts.values(), self._refuser]:
+            account.release_refused()
             account.shutdown()
         self._accounts.clear()
         self._ep.libDestroy()
@@ -351,7 +411,19 @@ class Engine:
             return live.relay.quality()
         return read_quality(live.call)
 
-    def _account_for(self, job: DialJob, key: tuple[str, str, bool]) -> pj.Account:
+    def _refusing_account(self) -> _Account:
+        """The account every out-of-dialog request is handed to (OutboundEndpoint): it refuses
+        INVITEs, and its media is a loopback transport that opens no socket."""
+        cfg = pj.AccountConfig()
+        cfg.idUri = f"sip:refuse@{self.host}"
+        cfg.mediaConfig.useLoopMedTp = True
+        cfg.mediaConfig.enableLoopback = False
+        account = _Account()
+        account.create(cfg)
+        self._ep.incoming_account = account.getId()
+        return account
+
+    def _account_for(self, job: DialJob, key: tuple[str, str, bool]) -> _Account:
         account = self._accounts.get(key)
         if account is not None:
             return account
@@ -375,7 +447,7 @@ class Engine:
             cfg.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", job.auth_username, 0, job.auth_password)
             )
-        account = pj.Account()
+        account = _Account()
         account.create(cfg)
         self._accounts[key] = account
         return account
@@ -386,6 +458,7 @@ class Engine:
             return
         if note.kind == "response":
             live.response_seen = True
+            live.last_response = note.sip_code
         elif note.kind == "dtmf":
             self._on_dtmf_event(live, note)
         elif note.kind == "media":
@@ -414,7 +487,11 @@ class Engine:
             self._emit(CallEvent(live.job.attempt_id, "answered", _now(), sip_code=200))
             self._attach_agent(live)
         elif note.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self._finish(live, sip_code=note.sip_code or None, sip_reason=note.sip_reason)
+            if 300 <= live.last_response < 400:
+                # pjsua reports a redirect it did not follow as 487; the 3xx is what happened.
+                self._finish(live, sip_code=live.last_response, sip_reason="redirect not followed")
+            else:
+                self._finish(live, sip_code=note.sip_code or None, sip_reason=note.sip_reason)
 
     def _on_dtmf_event(self, live: _Live, note: _Note) -> None:
         """One key press is one digit: RFC 4733 reports a press as a start, updates while it is
