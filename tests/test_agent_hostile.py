@@ -22,6 +22,7 @@ import pytest
 
 from telephony import reference_agent
 from telephony.bridge import exotel_codec
+from telephony.bridge import session as bridge_session
 from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import PCM_FRAME_BYTES, ulaw_to_pcm16
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
@@ -180,6 +181,30 @@ def test_a_flood_of_junk_is_logged_a_few_times_not_once_per_message(
     assert 1 <= len(warnings) <= 2
     assert "sequenceNumber" in warnings[0].getMessage()
     assert not session.hangup_requested()
+
+
+def test_after_the_first_warning_one_summary_at_most_per_interval(
+    runner: BridgeRunner,
+    agent: FakeAgent,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bridge_session, "WARN_EVERY_S", 0.3)
+    session = open_started(runner, agent)
+    caplog.set_level(logging.WARNING, logger="telephony.bridge.session")
+
+    for _ in range(20):
+        agent.send("not json")
+    wait_until(lambda: session.ignored_messages == 20)
+    time.sleep(0.35)
+    agent.send('{"event": "hello"}')
+    wait_until(lambda: session.ignored_messages == 21)
+
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 2
+    assert "not valid JSON" in messages[0]
+    assert "unknown event 'hello'" in messages[1]
+    assert messages[1].endswith("(and 19 more since the last warning)")
 
 
 # --- the playout cap holds within one message -----------------------------------------------

@@ -341,8 +341,11 @@ class BridgeSession:
             return
         self._next_warning = now + WARN_EVERY_S
         unlogged, self._unlogged = self._unlogged, 0
-        logger.warning("stream %s: " + what + " (%d more not logged before this)",
-                       self.stream_sid, *args, unlogged)  # fmt: skip
+        if unlogged:
+            logger.warning("stream %s: " + what + " (and %d more since the last warning)",
+                           self.stream_sid, *args, unlogged)  # fmt: skip
+        else:
+            logger.warning("stream %s: " + what, self.stream_sid, *args)
 
     def _wake(self) -> None:
         self._wake_scheduled = False
