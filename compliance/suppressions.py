@@ -7,19 +7,32 @@ and who decided it.
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit import audit_append_many
-from compliance.keys import number_token
+from compliance.keys import token_function
 from compliance.models import AuditEntry, Sender, Suppression
 from compliance.numbers import to_e164
+
+# Rows per INSERT and audit append of a file: large enough that round trips stop mattering,
+# small enough that a batch's objects stay a few MB.
+BATCH_SIZE = 5000
 
 
 class SuppressionError(ValueError):
     pass
+
+
+@dataclass
+class SuppressionCounts:
+    created: int = 0
+    unchanged: int = 0  # already suppressed for that scope
 
 
 @dataclass(frozen=True)
@@ -54,50 +67,77 @@ def suppression_add(
 def suppressions_add(
     *, requests: list[SuppressionRequest], actor: str
 ) -> list[tuple[Suppression, bool]]:
-    """Add many at once (a file), all or nothing: one audit entry per new suppression."""
+    """Add a few at once, all or nothing: one audit entry per new suppression."""
     senders = dict(Sender.objects.values_list("id", "dlt_entity_id"))
-    results: list[tuple[Suppression, bool]] = []
-    audits: list[dict[str, object]] = []
     with transaction.atomic():
-        seen: dict[tuple[str, int | None], Suppression] = {}
-        for req in requests:
-            token = number_token(req.number)
-            key = (token, req.sender_id)
-            existing = seen.get(key) or _active(token=token, sender_id=req.sender_id)
-            if existing is not None:
-                results.append((existing, False))
-                continue
-            suppression = Suppression.objects.create(
-                number=req.number,
-                number_token=token,
-                sender_id=req.sender_id,
-                reason=req.reason[:200],
-                created_by=actor[:150],
-            )
-            seen[key] = suppression
-            results.append((suppression, True))
-            audits.append(
-                {
-                    "kind": AuditEntry.Kind.SUPPRESSION_ADDED,
-                    "actor": actor,
-                    "number": req.number,
-                    "sender_dlt_id": senders.get(req.sender_id, "") if req.sender_id else "",
-                    "detail": {
-                        "suppression_id": suppression.pk,
-                        "scope": "sender" if req.sender_id else "all senders",
-                        "reason": suppression.reason,
-                    },
-                }
-            )
-        audit_append_many(audits)
+        return _add_batch(requests, actor=actor, senders=senders)
+
+
+def suppressions_add_many(
+    *, requests: Iterable[SuppressionRequest], actor: str
+) -> SuppressionCounts:
+    """Add a stream of them (a file), all or nothing, BATCH_SIZE at a time: per batch one query
+    for the active suppressions of its numbers, one INSERT and one audit append, so memory and
+    round trips do not grow with the file. An exception from `requests` undoes it all."""
+    senders = dict(Sender.objects.values_list("id", "dlt_entity_id"))
+    counts = SuppressionCounts()
+    it = iter(requests)
+    with transaction.atomic():
+        while batch := list(islice(it, BATCH_SIZE)):
+            for _, created in _add_batch(batch, actor=actor, senders=senders):
+                counts.created += created
+                counts.unchanged += not created
+    return counts
+
+
+def _add_batch(
+    batch: list[SuppressionRequest], *, actor: str, senders: dict[int, str]
+) -> list[tuple[Suppression, bool]]:
+    """Runs inside the caller's transaction, which also sees the batches before this one."""
+    key, digest = token_function()
+    tokens = [hmac.digest(key, req.number.encode(), digest).hex() for req in batch]
+    active: dict[tuple[str, int | None], Suppression] = {}
+    # Newest first, so that where a scope has several active rows the oldest is the one kept.
+    for row in Suppression.objects.filter(
+        number_token__in=set(tokens), lifted_at__isnull=True
+    ).order_by("-id"):
+        active[(row.number_token, row.sender_id)] = row
+    results: list[tuple[Suppression, bool]] = []
+    new: list[Suppression] = []
+    for req, token in zip(batch, tokens, strict=True):
+        existing = active.get((token, req.sender_id))
+        if existing is not None:
+            results.append((existing, False))
+            continue
+        suppression = Suppression(
+            number=req.number,
+            number_token=token,
+            sender_id=req.sender_id,
+            reason=req.reason[:200],
+            created_by=actor[:150],
+        )
+        active[(token, req.sender_id)] = suppression
+        new.append(suppression)
+        results.append((suppression, True))
+    Suppression.objects.bulk_create(new)  # sets the ids, which the audit entries name
+    audit_append_many(
+        [
+            {
+                "kind": AuditEntry.Kind.SUPPRESSION_ADDED,
+                "actor": actor,
+                "number": row.number,
+                "token": row.number_token,
+                "sender_dlt_id": senders.get(row.sender_id, "") if row.sender_id else "",
+                "detail": {
+                    "suppression_id": row.pk,
+                    "scope": "sender" if row.sender_id else "all senders",
+                    "reason": row.reason,
+                },
+            }
+            for row in new
+        ]
+    )
     return results
-
-
-def _active(*, token: str, sender_id: int | None) -> Suppression | None:
-    rows = Suppression.objects.filter(number_token=token, lifted_at__isnull=True)
-    if sender_id is None:
-        return rows.filter(sender__isnull=True).order_by("id").first()
-    return rows.filter(sender_id=sender_id).order_by("id").first()
 
 
 def suppression_lift(*, suppression_id: int, actor: str, reason: str) -> bool:

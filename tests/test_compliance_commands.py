@@ -269,3 +269,31 @@ def test_the_embedded_sqlite_default_runs_the_same_checks(tmp_path: Path) -> Non
         ("9876500003", []),
     ):
         assert check_json(env, number, *common)["reasons"] == reasons
+
+
+def test_a_nul_byte_in_a_consent_file_is_a_bad_line_not_a_traceback(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "nul.csv"
+    bad.write_bytes(
+        b"number,sender,scope,given_at,expires_at,revoked_at,reference\n"
+        b"9876500000,1101SHOP,promotional,2026-11-01T00:00:00Z,,,OK-1\n"
+        b"9876500001,1101SHOP,promotional,2026-11-01T00:00:00Z,,,BAD\x00-1\n"
+    )
+    done = manage(world, "import_consents", str(bad))
+    assert done.returncode == 1, done.stderr
+    assert "line 3: contains a NUL byte" in done.stderr and "Traceback" not in done.stderr
+    assert Consent.objects.count() == 0
+
+
+def test_a_suppression_file_lists_its_duplicate_lines(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "dnc.csv"
+    listing.write_text("number,reason\n9876543211,asked\n9876543211,asked\n09876543211,asked\n")
+    done = manage(world, "suppress", "--file", str(listing))
+    assert done.returncode == 0, done.stderr
+    assert "line 3: the same as line 2, counted once" in done.stdout
+    assert "line 4: the same as line 2, counted once" in done.stdout
+    assert "1 created, 0 updated, 0 unchanged, 2 duplicate row(s) counted once" in done.stdout
+    assert Suppression.objects.count() == 1

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.cli import add_by_argument, cli_actor
-from compliance.imports import consents_import
+from compliance.imports import consents_import, print_report
 
 
 class Command(BaseCommand):
@@ -21,12 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            data = opts["file"].read_bytes()
+            fh = opts["file"].open("rb")
         except OSError as exc:
             raise CommandError(f"cannot read {opts['file']}: {exc.strerror}", returncode=2) from exc
-        report = consents_import(data=data, actor=cli_actor(opts["by"]))
-        for line, message in report.errors:
-            self.stderr.write(f"line {line}: {message}")
-        self.stdout.write(report.summary())
+        with fh:
+            report = consents_import(data=fh, actor=cli_actor(opts["by"]))
+        print_report(self, report)
         if not report.applied:
             raise CommandError("consent file rejected", returncode=1)

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.cli import add_by_argument, cli_actor
-from compliance.imports import suppressions_import
+from compliance.imports import print_report, suppressions_import
 from compliance.numbers import InvalidNumber
 from compliance.suppressions import SuppressionError, suppression_add, suppression_lift
 
@@ -44,17 +44,16 @@ class Command(BaseCommand):
             return
         if opts["file"]:
             try:
-                data = opts["file"].read_bytes()
+                fh = opts["file"].open("rb")
             except OSError as exc:
                 raise CommandError(
                     f"cannot read {opts['file']}: {exc.strerror}", returncode=2
                 ) from exc
-            report = suppressions_import(
-                data=data, actor=actor, default_sender=opts["sender"], reason=opts["reason"]
-            )
-            for line, message in report.errors:
-                self.stderr.write(f"line {line}: {message}")
-            self.stdout.write(report.summary())
+            with fh:
+                report = suppressions_import(
+                    data=fh, actor=actor, default_sender=opts["sender"], reason=opts["reason"]
+                )
+            print_report(self, report)
             if not report.applied:
                 raise CommandError("suppression file rejected", returncode=1)
             return
