@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from campaigns.models import Campaign, Contact, ContactList, ContactStatus
+from campaigns.services import contacts_stage
 from campaigns.services.contacts_import import (
     MAX_ISSUES,
     ImportReport,
@@ -417,3 +418,27 @@ def test_command_streams_the_file_and_says_how_many_problems_it_did_not_print(
     assert f"rejected with {MAX_ISSUES + 5} errors" in str(excinfo.value)
     assert out.getvalue().count("error line") == MAX_ISSUES
     assert "error ... and 5 more" in out.getvalue()
+
+
+def test_contacts_are_written_in_chunks_of_lines_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Chunks of 2 lines: a number's later rows fall in later chunks than its first.
+    monkeypatch.setattr(contacts_stage, "INSERT_LINES", 2)
+    campaign = make_campaign()
+    make_contact(campaign=campaign, number="+919876543219")
+    report = _import(
+        campaign,
+        "number,name\n9876543210,a\n9876543211,b\n09876543219,c\n9876543212,d\n"
+        "+919876543210,e\n9876543211,f\n9876543213,g\n",
+    )
+
+    assert report.applied and report.imported == 4
+    assert _lines(report.duplicates) == [4, 6, 7]
+    contacts = Contact.objects.filter(campaign=campaign, contact_list_id=report.list_id)
+    assert list(contacts.order_by("id").values_list("number", "name")) == [
+        ("+919876543210", "a"),
+        ("+919876543211", "b"),
+        ("+919876543212", "d"),
+        ("+919876543213", "g"),
+    ]

@@ -15,6 +15,7 @@ from django.db import connection
 from campaigns.models import Contact, ContactStatus
 
 STAGE_BATCH = 10_000
+INSERT_LINES = 100_000
 _STAGE = "contacts_import_stage"
 _CONTACTS = Contact._meta.db_table
 # Table and column names below are ours, never the file's: the S608 warnings are noise.
@@ -41,6 +42,7 @@ class Stage:
     def __init__(self) -> None:
         self._batch: list[StagedRow] = []
         self.rows = 0
+        self.last_line = 0
         fields_type = "jsonb" if connection.vendor == "postgresql" else "text"
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
@@ -71,6 +73,7 @@ class Stage:
                     self._batch,
                 )
         self.rows += len(self._batch)
+        self.last_line = self._batch[-1][0]
         self._batch.clear()
 
     def duplicates(self, *, campaign_id: int, limit: int) -> tuple[list[Duplicate], int]:
@@ -90,18 +93,34 @@ class Stage:
 
     def insert_contacts(self, *, campaign_id: int, contact_list_id: int) -> int:
         """Write each number's first row that is not a contact of the campaign yet, due now, in
-        file order; return how many were written."""
+        file order; return how many were written.
+
+        One INSERT per INSERT_LINES lines of the file, in file order, so that no statement runs
+        into the statement timeout however long the file: a number's later rows, in a later
+        chunk, find the contact its first row made.
+        """
         self.flush()
+        written = 0
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_CONTACTS} (campaign_id, contact_list_id, number, name, fields, "  # noqa: S608
-                "status, attempts, next_attempt_at, last_disposition, time_zone) "
-                "SELECT %s, %s, s.number, s.name, s.fields, %s, 0, NULL, '', s.time_zone "
-                f"FROM ({_FIRSTS}) s WHERE s.line = s.first_line AND NOT EXISTS ({_EXISTING}) "
-                "ORDER BY s.line",
-                [campaign_id, contact_list_id, ContactStatus.PENDING.value, campaign_id],
-            )
-            return cursor.rowcount
+            cursor.execute(f"CREATE INDEX {_STAGE}_line ON {_STAGE} (line)")
+            for start in range(0, self.last_line + 1, INSERT_LINES):
+                cursor.execute(
+                    f"INSERT INTO {_CONTACTS} (campaign_id, contact_list_id, number, name, fields, "  # noqa: S608
+                    "status, attempts, next_attempt_at, last_disposition, time_zone) "
+                    "SELECT %s, %s, s.number, s.name, s.fields, %s, 0, NULL, '', s.time_zone "
+                    f"FROM ({_FIRSTS} WHERE line >= %s AND line < %s) s "
+                    f"WHERE s.line = s.first_line AND NOT EXISTS ({_EXISTING}) ORDER BY s.line",
+                    [
+                        campaign_id,
+                        contact_list_id,
+                        ContactStatus.PENDING.value,
+                        start,
+                        start + INSERT_LINES,
+                        campaign_id,
+                    ],
+                )
+                written += cursor.rowcount
+        return written
 
     def drop(self) -> None:
         self._batch.clear()
