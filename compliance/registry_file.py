@@ -7,15 +7,22 @@ fully blocked when its number is good, and counted with its line number either w
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
 from compliance.registry import FULLY_BLOCKED, prefs_to_mask, registry_digits
+from dialer.csv_in import CsvError, Row, RowError, read_csv
 
 MAX_ISSUES = 100
 DELETE = -1  # prefs value of a delta row with action D while it is staged
 _CHUNK_BYTES = 8 << 20
+_COLUMNS = ("number", "preferences")
+# A number is at most '+91 98765-43210' and friends; preferences at most all ten categories.
+_FIELD_CHARS = {"number": 40, "preferences": 100, "action": 10}
+_SYNTHETIC_LINE = re.compile(r"[,;] by line \d+\)")
 
 
 class RegistryLoadError(Exception):
@@ -40,6 +47,9 @@ class Layout:
     prefs: int
     action: int | None
     width: int
+    header: bytes = (
+        b"number,preferences\n"  # as in the file: rows off the fast path are read under it
+    )
 
     @property
     def fast(self) -> bool:
@@ -65,11 +75,17 @@ def read_layout(fh: IO[bytes]) -> Layout:
             f"line 1: the header must name the columns number and preferences (and optionally "
             f"action); found {header[:80]!r}"
         )
+    try:  # the shared reader's rules for a header too: no NUL, no unnamed or repeated column
+        for _ in read_csv(io.BytesIO(raw), required=_COLUMNS, optional=("action",), extra=True):
+            pass
+    except CsvError as exc:
+        raise RegistryLoadError(str(exc)) from exc
     return Layout(
         number=names.index("number"),
         prefs=names.index("preferences"),
         action=names.index("action") if "action" in names else None,
         width=len(names),
+        header=raw if raw.endswith(b"\n") else raw + b"\n",
     )
 
 
@@ -97,9 +113,16 @@ class Parser:
             number, _, rest = line.partition(",")
             suffix = suffix_of(rest)
             # isdigit() is only ASCII-strict on ASCII text, hence the per-chunk `fast` flag.
-            if fast and suffix is not None and len(number) == 10 and number.isdigit():
-                if number[0] != "0":
-                    append("91" + number + suffix)
+            if fast and suffix is not None:
+                if len(number) == 10 and number.isdigit():
+                    if number[0] != "0":
+                        append("91" + number + suffix)
+                        continue
+                # The other spellings (0, 91, +91, spaces, dashes). The rest of the row read
+                # cleanly before and an unquoted number is the field the strict reader would
+                # give, so this row would read the same way through it.
+                elif '"' not in number and (digits := registry_digits(number)) is not None:
+                    append(digits + suffix)
                     continue
             if not line or line.isspace():
                 blank += 1
@@ -111,13 +134,12 @@ class Parser:
         return out
 
     def _slow(self, line: str, line_no: int) -> str | None:
-        try:
-            fields = next(csv.reader([line]), [])
-        except csv.Error as exc:  # a lone CR, an unterminated quote, a field over 128 KiB
-            self.tally.reject(line_no, f"unreadable row ({exc})")
-            return None
+        item = self._record(line)
         layout = self.layout
-        raw = fields[layout.number] if len(fields) > layout.number else ""
+        if isinstance(item, RowError):
+            return self._unreadable(line, line_no, item.reason)
+        values = item.values
+        raw = values["number"]
         digits = registry_digits(raw)
         if digits is None:
             self.tally.reject(line_no, f"number {raw.strip()[:40]!r} is not an Indian number")
@@ -125,19 +147,13 @@ class Parser:
         # Past this point the number is good: a row we cannot read is loaded as fully blocked,
         # so that an unreadable preference never lets a promotional call through.
         blocked = f"{digits}\t{FULLY_BLOCKED}\n"
-        if len(fields) != layout.width:
-            self.tally.reject(
-                line_no,
-                f"expected {layout.width} columns, found {len(fields)}; loaded as fully blocked",
-            )
-            return blocked
         action = "A"
         if layout.action is not None:
-            action = fields[layout.action].strip().upper() or "A"
+            action = values["action"].upper() or "A"
             if action not in ("A", "D"):
                 self.tally.reject(
                     line_no,
-                    f"action {fields[layout.action][:10]!r} is not A or D; loaded as fully blocked",
+                    f"action {values['action'][:10]!r} is not A or D; loaded as fully blocked",
                 )
                 return blocked
         if action == "D" and not self.delta:
@@ -146,7 +162,7 @@ class Parser:
             row = f"{digits}\t{DELETE}\n"
         else:
             try:
-                row = f"{digits}\t{prefs_to_mask(fields[layout.prefs])}\n"
+                row = f"{digits}\t{prefs_to_mask(values['preferences'])}\n"
             except ValueError as exc:
                 self.tally.reject(line_no, f"{exc}; loaded as fully blocked")
                 return blocked
@@ -154,6 +170,28 @@ class Parser:
             # Only rows that read cleanly teach the fast path; the suffix depends on `rest` alone.
             self.suffixes[line.partition(",")[2]] = row[len(digits) :]
         return row
+
+    def _record(self, line: str) -> Row | RowError:
+        """The row as dialer.csv_in reads it (strict quoting, NUL, field caps, its width), under
+        the file's header. Only rows off the fast path come here (a few per cent of a file)."""
+        data = self.layout.header + line.encode() + b"\n"
+        items = read_csv(io.BytesIO(data), required=_COLUMNS, optional=("action",), extra=True,
+                         max_chars=_FIELD_CHARS)  # fmt: skip
+        return next(items, RowError(2, "an empty row"))
+
+    def _unreadable(self, line: str, line_no: int, reason: str) -> str | None:
+        """A row the reader refused: if the number is still plain to see it is loaded as fully
+        blocked (fail closed), else the row is only counted."""
+        # The reader numbered the lines of the one-row text it was given, not of the file.
+        reason = _SYNTHETIC_LINE.sub(")", reason)
+        fields = line.split(",")
+        raw = fields[self.layout.number] if len(fields) > self.layout.number else ""
+        digits = registry_digits(raw) if len(raw) <= _FIELD_CHARS["number"] else None
+        if digits is None:
+            self.tally.reject(line_no, f"unreadable row ({reason})")
+            return None
+        self.tally.reject(line_no, f"unreadable row ({reason}); loaded as fully blocked")
+        return f"{digits}\t{FULLY_BLOCKED}\n"
 
 
 def _file_chunks(fh: IO[bytes]) -> Iterator[tuple[bytes, int]]:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from compliance.models import AuditEntry
-from compliance.registry import registry_current
+from compliance.registry import FULLY_BLOCKED, registry_current
 from compliance.registry_file import RegistryLoadError
 from compliance.registry_load import registry_load
 
@@ -34,6 +35,15 @@ def _file(tmp_path: Path, text: str | bytes, name: str = "ncpr.csv") -> Path:
 
 def _load(path: Path, **kwargs: object) -> object:
     return registry_load(path=path, as_of=AS_OF, actor="cli:test", **kwargs)  # type: ignore[arg-type]
+
+
+def _prefs(e164: str) -> int | None:
+    state = registry_current()
+    assert state is not None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT prefs FROM {state.table} WHERE number = %s", [int(e164[1:])])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 @pytest.fixture
@@ -113,6 +123,31 @@ def test_a_field_over_128_kib_is_a_rejected_row_with_its_line(tmp_path: Path) ->
     assert report.rejected == 1  # type: ignore[attr-defined]
     (line, message) = report.issues[0]  # type: ignore[attr-defined]
     assert line == 102 and "unreadable row" in message and "field larger" in message
+    assert "loaded as fully blocked" in message and len(message) < 200
+    assert _prefs("+919876543210") == FULLY_BLOCKED  # its number is plain to see: fail closed
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        ('9876543210,"1;3\n', "quote is never closed"),
+        ('9876543210,"1;3"x\n', "CSV"),
+        ("9876543210,1;3\x00\n", "NUL"),
+        ("9876543210," + "1;" * 2000 + "3\n", "longer than"),
+    ],
+)
+def test_a_row_the_strict_reader_refuses_is_rejected_and_its_number_fully_blocked(
+    tmp_path: Path, row: str, why: str
+) -> None:
+    text = "number,preferences\n" + _rows(100) + row + _rows(100, start=100)
+
+    report = _load(_file(tmp_path, text), delta=False)
+
+    assert report.rejected == 1  # type: ignore[attr-defined]
+    (line, message) = report.issues[0]  # type: ignore[attr-defined]
+    assert line == 102 and why in message and "fully blocked" in message
+    assert len(message) < 200 and "by line 2" not in message  # no echo, no one-row line
+    assert _prefs("+919876543210") == FULLY_BLOCKED
 
 
 def test_the_command_refuses_and_forces(tmp_path: Path, in_force: int) -> None:
