@@ -53,15 +53,15 @@ class RowError:
     malformed: bool = True
 
 
-class _LineTooLong(Exception):
-    pass
+class _TooLong(Exception):
+    """A line, or a record of several lines, past its limit; its lines were consumed."""
 
 
 class _Lines:
     """Physical lines of a binary file as text, counted, for csv.reader to pull from.
 
-    A plain iterator, not a generator: after it raises _LineTooLong for one line, csv.reader can
-    go on pulling the next one.
+    A plain iterator, not a generator: after it raises _TooLong, csv.reader can go on pulling
+    the next line.
     """
 
     def __init__(self, fh: IO[bytes]) -> None:
@@ -81,7 +81,7 @@ class _Lines:
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while (rest := self._fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                 pass
-            raise _LineTooLong
+            raise _TooLong(f"a line longer than {MAX_LINE_BYTES} bytes")
         if self.line == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         try:
@@ -95,6 +95,9 @@ class _Lines:
         if "\x00" in text:
             self.nul = True
         self.chars += len(text)
+        if self.chars > MAX_RECORD_CHARS:
+            # Quoted line breaks could otherwise make one record of the rest of the file.
+            raise _TooLong(f"a record longer than {MAX_RECORD_CHARS} characters")
         return text
 
 
@@ -130,22 +133,15 @@ def read_csv(
             cells = next(reader)
         except StopIteration:
             break
-        except _LineTooLong:
-            problem = f"a line longer than {MAX_LINE_BYTES} bytes"
+        except _TooLong as exc:
             if header is None:
-                raise CsvError(lines.line, problem) from None
-            yield RowError(lines.line, problem)
+                raise CsvError(start, str(exc)) from None
+            yield RowError(start, str(exc))
             continue
         except csv.Error as exc:
             if header is None:
                 raise CsvError(start, f"the header cannot be read as CSV ({_why(exc)})") from None
             yield RowError(start, f"not a readable CSV record ({_why(exc)}; by line {lines.line})")
-            continue
-        if lines.chars > MAX_RECORD_CHARS:
-            problem = f"a record longer than {MAX_RECORD_CHARS} characters"
-            if header is None:
-                raise CsvError(start, problem)
-            yield RowError(start, problem)
             continue
         if not any(cell.strip() for cell in cells) and not lines.nul:
             continue  # blank lines, as spreadsheets leave at the end, are not records

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dialer.csv_in import MAX_LINE_BYTES, CsvError, Row, RowError, read_csv
+from dialer.csv_in import MAX_LINE_BYTES, MAX_RECORD_CHARS, CsvError, Row, RowError, read_csv
 
 
 def _read(data: bytes, **kwargs: object) -> list[Row | RowError]:
@@ -201,3 +201,13 @@ def test_only_a_value_over_its_cap_leaves_the_record_well_formed() -> None:
         (2, False),
         (3, True),
     ]
+
+
+def test_a_record_spanning_lines_past_the_record_limit_is_an_error() -> None:
+    # Quoted line breaks in many fields, each under the csv module's own field limit.
+    field = b'"' + b"y" * 1000 + b'\n"'
+    data = b"number,name\n1," + b",".join([field] * 1100) + b"\n"
+
+    errors = _errors(_read(data))
+
+    assert errors[0] == (2, f"a record longer than {MAX_RECORD_CHARS} characters")
