@@ -20,7 +20,8 @@ from django.db import transaction
 from compliance.consents import ConsentData, ConsentError, consent_conflict, consents_apply
 from compliance.file_numbers import InvalidNumber, file_e164
 from compliance.models import Consent, Sender, Suppression
-from compliance.suppressions import SuppressionRequest, suppressions_add_many
+from compliance.suppressions import SuppressionRequest
+from compliance.suppressions_bulk import suppressions_add_many
 from dialer.csv_in import CsvError, Row, RowError, read_csv
 
 CONSENT_COLUMNS = ("number", "sender", "scope", "given_at", "expires_at", "revoked_at", "reference")

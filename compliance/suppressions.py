@@ -8,9 +8,7 @@ and who decided it.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,19 +18,9 @@ from compliance.keys import token_function
 from compliance.models import AuditEntry, Sender, Suppression
 from compliance.numbers import to_e164
 
-# Rows per INSERT and audit append of a file: large enough that round trips stop mattering,
-# small enough that a batch's objects stay a few MB.
-BATCH_SIZE = 5000
-
 
 class SuppressionError(ValueError):
     pass
-
-
-@dataclass
-class SuppressionCounts:
-    created: int = 0
-    unchanged: int = 0  # already suppressed for that scope
 
 
 @dataclass(frozen=True)
@@ -71,23 +59,6 @@ def suppressions_add(
     senders = dict(Sender.objects.values_list("id", "dlt_entity_id"))
     with transaction.atomic():
         return _add_batch(requests, actor=actor, senders=senders)
-
-
-def suppressions_add_many(
-    *, requests: Iterable[SuppressionRequest], actor: str
-) -> SuppressionCounts:
-    """Add a stream of them (a file), all or nothing, BATCH_SIZE at a time: per batch one query
-    for the active suppressions of its numbers, one INSERT and one audit append, so memory and
-    round trips do not grow with the file. An exception from `requests` undoes it all."""
-    senders = dict(Sender.objects.values_list("id", "dlt_entity_id"))
-    counts = SuppressionCounts()
-    it = iter(requests)
-    with transaction.atomic():
-        while batch := list(islice(it, BATCH_SIZE)):
-            for _, created in _add_batch(batch, actor=actor, senders=senders):
-                counts.created += created
-                counts.unchanged += not created
-    return counts
 
 
 def _add_batch(

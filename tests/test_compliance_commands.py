@@ -252,6 +252,11 @@ def test_the_embedded_sqlite_default_runs_the_same_checks(tmp_path: Path) -> Non
     assert loaded.returncode == 0, loaded.stderr
     assert "line 4" in loaded.stdout + loaded.stderr
     assert manage(env, "suppress", "9876500002").returncode == 0
+    listing = tmp_path / "dnc.csv"
+    listing.write_text("number,reason\n9876500004,asked\n9876500002,asked\n")
+    done = manage(env, "suppress", "--file", str(listing))
+    assert done.returncode == 0 and "1 created, 0 updated, 1 unchanged" in done.stdout, done.stderr
+    assert manage(env, "verify_audit").returncode == 0
     common = (
         "--purpose",
         "promotional",
