@@ -201,8 +201,6 @@ def suppressions_import(
     try:
         with transaction.atomic():
             counts = suppressions_add_many(requests=requests, actor=actor)
-            if report.rejected:
-                raise _Rejected
     except _Rejected:
         return report
     except CsvError as exc:  # e.g. bytes that are not UTF-8 half-way through
@@ -253,6 +251,8 @@ def _suppression_requests(
             continue
         if not report.rejected:
             yield SuppressionRequest(number, sender_id, text)
+    if report.rejected:
+        raise _Rejected  # before the writer goes on to audit what it wrote
 
 
 def print_report(command: BaseCommand, report: FileReport) -> None:

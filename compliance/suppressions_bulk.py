@@ -1,15 +1,16 @@
 """Adding the suppressions of a file: the bulk side of compliance.suppressions, same rules.
 
 A file of millions of rows is taken in batches: per batch one query for the active
-suppressions of its numbers, one write of the new rows (COPY on PostgreSQL, with ids drawn
-from the table's sequence first so the audit entries can name them) and one audit append,
-all in the caller's transaction. Only plain tuples are built, not model objects: at these
+suppressions of its numbers and one write of the new rows (COPY on PostgreSQL); then the
+audit entries, read back a batch at a time, one append each; all in the caller's
+transaction. Only plain tuples are built, not model objects: at these
 volumes their construction costs more than the database does.
 """
 
 from __future__ import annotations
 
 import hmac
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,13 +56,22 @@ def suppressions_add_many(
     senders = dict(Sender.objects.values_list("id", "dlt_entity_id"))
     counts = SuppressionCounts()
     it = iter(requests)
+    ids = array("q")  # of the rows written, 8 bytes each
     with transaction.atomic():
         while batch := list(islice(it, BATCH_SIZE)):
             new = _new_rows(batch)
-            ids = _write(new, actor=actor)
-            _audit(new, ids, actor=actor, senders=senders)
+            ids.extend(_write(new, actor=actor))
             counts.created += len(new)
             counts.unchanged += len(batch) - len(new)
+        # The audit entries last: the chain's lock, taken by the first append, is held until
+        # the commit, and every call's decision waits for it; not while the file is read.
+        for start in range(0, len(ids), BATCH_SIZE):
+            rows = (
+                Suppression.objects.filter(id__in=list(ids[start : start + BATCH_SIZE]))
+                .order_by("id")
+                .values_list("id", "number", "number_token", "sender_id", "reason")
+            )
+            _audit(list(rows), actor=actor, senders=senders)
     return counts
 
 
@@ -120,7 +130,9 @@ def _write(rows: list[_NewRow], *, actor: str) -> list[int]:
     return ids
 
 
-def _audit(rows: list[_NewRow], ids: list[int], *, actor: str, senders: dict[int, str]) -> None:
+def _audit(
+    rows: list[tuple[int, str, str, int | None, str]], *, actor: str, senders: dict[int, str]
+) -> None:
     audit_append_many(
         [
             {
@@ -135,6 +147,6 @@ def _audit(rows: list[_NewRow], ids: list[int], *, actor: str, senders: dict[int
                     "reason": reason,
                 },
             }
-            for row_id, (number, token, sender_id, reason) in zip(ids, rows, strict=True)
+            for row_id, number, token, sender_id, reason in rows
         ]
     )

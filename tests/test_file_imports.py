@@ -7,13 +7,17 @@ audited and the chain intact."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 from pytest_django import DjangoAssertNumQueries
 
+from compliance.audit import CHAIN_LOCK_KEY
 from compliance.imports import FileReport, consents_import, suppressions_import
 from compliance.models import AuditEntry, Consent, Suppression
-from compliance.suppressions import suppression_add, suppression_lift
+from compliance.suppressions import SuppressionRequest, suppression_add, suppression_lift
+from compliance.suppressions_bulk import BATCH_SIZE, suppressions_add_many
 from compliance.verify import audit_verify
 from tests.factories import make_sender
 
@@ -218,3 +222,26 @@ def test_a_rejected_suppression_file_leaves_no_row_and_no_audit_entry() -> None:
     assert not report.applied and _lines(report) == [12_002]
     assert Suppression.objects.count() == 0
     assert not AuditEntry.objects.filter(kind="suppression_added").exists()
+
+
+def test_the_audit_chain_lock_is_not_held_while_a_file_is_being_read() -> None:
+    """Every call's decision waits for the chain's lock, so a long import takes it only for
+    its audit entries, at the end."""
+    held: list[int] = []
+
+    def requests() -> Iterator[SuppressionRequest]:
+        for i in range(BATCH_SIZE + 10):  # the first batch is written before the last rows
+            if i == BATCH_SIZE + 5:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND pid = pg_backend_pid() AND objid = %s",
+                        [CHAIN_LOCK_KEY & 0xFFFFFFFF],
+                    )
+                    held.append(cursor.fetchone()[0])
+            yield SuppressionRequest(f"+9198765{i:05d}", None, "bulk")
+
+    counts = suppressions_add_many(requests=requests(), actor="cli:test")
+
+    assert counts.created == BATCH_SIZE + 10 and held == [0]
+    assert AuditEntry.objects.filter(kind="suppression_added").count() == BATCH_SIZE + 10
