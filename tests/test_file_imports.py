@@ -245,3 +245,20 @@ def test_the_audit_chain_lock_is_not_held_while_a_file_is_being_read() -> None:
 
     assert counts.created == BATCH_SIZE + 10 and held == [0]
     assert AuditEntry.objects.filter(kind="suppression_added").count() == BATCH_SIZE + 10
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "why"),
+    [
+        (b"number,remarks\n9876543210,x\n", 1, "unknown column"),
+        (b"number\n9876543210\n98765\xff43211\n", 3, "not UTF-8"),
+        (b"", 0, "empty"),
+    ],
+)
+def test_a_suppression_file_that_cannot_be_read_changes_nothing(
+    data: bytes, line: int, why: str
+) -> None:
+    report = _suppressions(data)
+
+    assert not report.applied and report.errors[0][0] == line and why in report.errors[0][1]
+    assert Suppression.objects.count() == 0
