@@ -3,31 +3,17 @@ host's bridge factory and BridgeRunner (the limit itself is tested in test_bridg
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from typing import Any
 
 from django.conf import settings as django_settings
 
+from tests.test_bridge_rest import closed_by_server, connect_from
+
 
 def _connect_from(source_ip: str, base_url: str) -> socket.socket:
-    host, port = base_url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((source_ip, 0))
-    sock.settimeout(5)
-    sock.connect((host, int(port)))
-    return sock
-
-
-def _closed_by_server(sock: socket.socket, within: float) -> bool:
-    readable, _, _ = select.select([sock], [], [], within)
-    if not readable:
-        return False
-    try:
-        return sock.recv(65536) == b""
-    except ConnectionResetError:
-        return True
+    return connect_from(source_ip, int(base_url.rsplit(":", 1)[1]))
 
 
 def test_engine_rest_max_conn_per_client_setting_limits_the_engines_rest_server(
@@ -45,8 +31,8 @@ def test_engine_rest_max_conn_per_client_setting_limits_the_engines_rest_server(
         try:
             time.sleep(0.1)  # both accepted and counted
             with _connect_from("127.0.0.5", base) as third:
-                assert _closed_by_server(third, 1.0)  # over the setting's 2: closed at once
-            assert not any(_closed_by_server(sock, 0.0) for sock in held)
+                assert closed_by_server(third, 1.0)  # over the setting's 2: closed at once
+            assert not any(closed_by_server(sock, 0.0) for sock in held)
         finally:
             for sock in held:
                 sock.close()
