@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from campaigns.models import Campaign, Contact, ContactList, ContactStatus
 from campaigns.services import contacts_stage
@@ -420,11 +421,11 @@ def test_command_streams_the_file_and_says_how_many_problems_it_did_not_print(
     assert "error ... and 5 more" in out.getvalue()
 
 
-def test_contacts_are_written_in_chunks_of_lines_with_the_same_result(
+def test_contacts_are_written_in_batches_with_the_same_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Chunks of 2 lines: a number's later rows fall in later chunks than its first.
-    monkeypatch.setattr(contacts_stage, "INSERT_LINES", 2)
+    # Batches of 2 rows: a number's later rows fall in later batches than its first.
+    monkeypatch.setattr(contacts_stage, "STAGE_BATCH", 2)
     campaign = make_campaign()
     make_contact(campaign=campaign, number="+919876543219")
     report = _import(
@@ -442,3 +443,12 @@ def test_contacts_are_written_in_chunks_of_lines_with_the_same_result(
         ("+919876543212", "d"),
         ("+919876543213", "g"),
     ]
+
+
+def test_contacts_have_no_index_on_the_campaign_alone() -> None:
+    # Every contact index leads with the campaign already; one more to keep up slows imports.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Contact._meta.db_table)
+    indexed = [c["columns"] for c in constraints.values() if c["index"] or c["unique"]]
+    assert ["campaign_id", "number"] in indexed
+    assert ["campaign_id"] not in indexed

@@ -24,7 +24,11 @@ class ContactStatus(models.TextChoices):
 
 
 class Contact(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contacts")
+    # No index of its own: the unique (campaign, number) constraint and the two indexes below
+    # lead with it, and one index less to keep up makes a large import faster.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
     contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="contacts")
     number = models.CharField(max_length=20, help_text="E.164")
     name = models.CharField(max_length=200, blank=True)

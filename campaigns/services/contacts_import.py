@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 import phonenumbers
-from django.db import transaction
+from django.db import connection, transaction
 
 from campaigns.models import Campaign, Contact, ContactList
 from campaigns.services.contacts_stage import Stage
@@ -34,6 +34,8 @@ MAX_ISSUES = 1000
 # The longest number cell worth parsing; a longer one is an invalid row, not a parse.
 NUMBER_MAX_CHARS = 40
 _NAME_MAX = Contact._meta.get_field("name").max_length or 200
+# pg_advisory_xact_lock's first key: which kind of lock the second (a campaign id) is for.
+_LOCK_CLASS = 0x0C0A
 _LIST_NAME_MAX = ContactList._meta.get_field("name").max_length or 200
 
 
@@ -127,9 +129,24 @@ def contacts_import(
     fh = io.BytesIO(data) if isinstance(data, bytes) else data
 
     with transaction.atomic(durable=True):
-        stage = Stage()
+        # Serialises imports into one campaign, so none of them reports a number the other is
+        # writing as new, and two cannot deadlock on each other's numbers. An advisory lock
+        # rather than the campaign's row: the file is read under it, and the dialer and the
+        # operator must not wait on the campaign meanwhile. SQLite has one writer anyway.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, campaign_id])
+        contact_list = ContactList.objects.create(campaign_id=campaign_id, name=list_name)
         errors = _Issues()
-        malformed = _stage_file(fh=fh, stage=stage, errors=errors, default_region=default_region)
+        with Stage(campaign_id=campaign_id, contact_list_id=contact_list.pk) as stage:
+            malformed = _stage_file(
+                fh=fh,
+                stage=stage,
+                errors=errors,
+                default_region=default_region,
+                skip_invalid=skip_invalid,
+            )
+            imported = stage.finish()
         if malformed:
             transaction.set_rollback(True)
             logger.info("contacts import into campaign %s rejected: malformed file", campaign_id)
@@ -141,11 +158,7 @@ def contacts_import(
                 more_errors=errors.more,
                 malformed=True,
             )
-        # Serialises imports into one campaign, so the existing-number check below stays true
-        # until our rows are written (else two imports could race into the unique constraint).
-        # Taken only now: reading the file holds no lock.
-        Campaign.objects.select_for_update().only("id").get(id=campaign_id)
-        found, duplicate_count = stage.duplicates(campaign_id=campaign_id, limit=MAX_ISSUES)
+        found, duplicate_count = stage.duplicates(limit=MAX_ISSUES)
         duplicates = [
             RowIssue(
                 line=dup.line,
@@ -173,8 +186,6 @@ def contacts_import(
                 more_duplicates=more_duplicates,
                 more_errors=errors.more,
             )
-        contact_list = ContactList.objects.create(campaign_id=campaign_id, name=list_name)
-        imported = stage.insert_contacts(campaign_id=campaign_id, contact_list_id=contact_list.pk)
         stage.drop()
 
     logger.info(
@@ -196,11 +207,15 @@ def contacts_import(
     )
 
 
-def _stage_file(*, fh: IO[bytes], stage: Stage, errors: _Issues, default_region: str) -> bool:
+def _stage_file(
+    *, fh: IO[bytes], stage: Stage, errors: _Issues, default_region: str, skip_invalid: bool
+) -> bool:
     """Read the file into the stage, recording invalid rows; return whether it is malformed.
 
     Reading goes on after the first malformed record, so the report lists them all, but
-    nothing more is staged then: the file will be rejected whatever the rest holds.
+    nothing more is staged then: the file will be rejected whatever the rest holds. After the
+    first invalid row without skip_invalid, rows are staged for the duplicates report but no
+    more contacts are written.
     """
     fallback_tz = policy_from_settings().default_tz
     malformed = False
@@ -217,10 +232,15 @@ def _stage_file(*, fh: IO[bytes], stage: Stage, errors: _Issues, default_region:
             if isinstance(item, RowError):
                 errors.add(item.line, "", item.reason)
                 malformed = malformed or item.malformed
+                if not skip_invalid or malformed:
+                    stage.stop_writing()
                 continue
             rows += 1
             staged = _staged(item, errors=errors, region=default_region, fallback_tz=fallback_tz)
-            if staged is not None and not malformed:
+            if staged is None:
+                if not skip_invalid:
+                    stage.stop_writing()
+            elif not malformed:
                 stage.add(staged)
     except CsvError as exc:
         errors.add(exc.line, "", _header_advice(exc, default_region) or exc.reason)
@@ -228,7 +248,6 @@ def _stage_file(*, fh: IO[bytes], stage: Stage, errors: _Issues, default_region:
     if not rows and not errors.kept:
         errors.add(0, "", "the file has a header but no rows")
         return True
-    stage.flush()
     return malformed
 
 
