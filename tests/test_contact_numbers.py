@@ -39,3 +39,18 @@ def test_the_fast_path_for_plain_indian_numbers_agrees_with_number_info(seed: in
                 expected = None
             got = _number(raw, "IN", "UTC")
             assert (got and (got.e164, got.time_zone)) == expected, raw
+
+
+def test_every_plain_mobile_prefix_is_judged_as_number_info_judges_it() -> None:
+    # The fast path's numbering-plan check against phonenumbers' full one: three numbers under
+    # each 4-digit prefix a plain mobile can have, so every branch of the plan is reached.
+    rng = random.Random(11)
+    for prefix in range(6000, 10_000):
+        for _ in range(3):
+            raw = f"{prefix}{rng.randrange(10**6):06d}"
+            try:
+                expected: str | None = number_info(raw, region="IN", fallback_tz="UTC").e164
+            except InvalidNumber:
+                expected = None
+            got = _number(raw, "IN", "UTC")
+            assert (got and got.e164) == expected, raw
