@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from itertools import islice
+from json.encoder import encode_basestring  # json.dumps' own, for ensure_ascii=False
 from typing import Any
 
 from django.db import connection, transaction
@@ -49,6 +52,25 @@ _IDS_PG = """
     FROM generate_series(1, %s) ORDER BY 1
 """
 _MAX_ID_SQLITE = "SELECT COALESCE(MAX(id), 0) FROM compliance_auditentry"
+_COPY_PG = (
+    "COPY compliance_auditentry (id, created_at, kind, actor, attempt_id, campaign_id, "
+    "sender_dlt_id, number, number_token, purpose, allowed, reasons, detail, prev_hash, "
+    "entry_hash) FROM STDIN"
+)
+# What a bulk entry may name (audit_append's fields), with the model's defaults.
+_DEFAULTS: dict[str, Any] = {
+    "kind": "", "actor": "", "attempt_id": None, "campaign_id": None, "sender_dlt_id": "",
+    "number": "", "purpose": "", "allowed": None, "reasons": [], "detail": {},
+}  # fmt: skip
+_TEXT_COLUMNS = ("kind", "actor", "sender_dlt_id", "purpose")
+# entry_hash's serialisation as json.dumps writes it: keys sorted, no spaces.
+_DUMPS = partial(
+    json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
+_CUTS = ("created_at", "id", "prev_hash")  # in _SORTED_FIELDS' order
+_CUT = "\x00"
+BULK_BATCH = 5000
 
 
 def audit_decision(
@@ -169,6 +191,100 @@ def audit_append_many(entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
         else:
             AuditEntry.objects.bulk_create(built)
     return built
+
+
+def audit_append_stream(entries: Iterable[Mapping[str, Any]]) -> int:
+    """Append any number of entries in order, in bounded memory (bulk imports); returns how
+    many. Same fields and rules as audit_append_many. On PostgreSQL they are written with COPY
+    from plain tuples, hashed over entry_hash's serialisation (byte for byte) built a field at a
+    time, without model objects; elsewhere through audit_append_many, BULK_BATCH at a time.
+
+    The chain's lock is taken at the first entry and held until the caller's transaction ends,
+    so every call's decision waits from then on: pass the entries when everything else is done.
+    """
+    it = iter(entries)
+    count = 0
+    if connection.vendor != "postgresql":
+        while chunk := [dict(fields) for fields in islice(it, BULK_BATCH)]:
+            count += len(audit_append_many(chunk))
+        return count
+    created_at = ""
+    with transaction.atomic(savepoint=False):
+        while batch := [_bulk_row(fields) for fields in islice(it, BULK_BATCH)]:
+            ids, prev_hash = _chain_head(len(batch))
+            if not created_at:  # one time for the whole append, as audit_append_many's batch
+                created_at = iso_utc(timezone.now())
+            created_json = encode_basestring(created_at)
+            with connection.cursor() as cursor, cursor.cursor.copy(_COPY_PG) as copy:
+                for entry_id, (parts, columns) in zip(ids, batch, strict=True):
+                    before_created, before_id, before_prev, rest = parts
+                    text = (
+                        f"{before_created}{created_json}{before_id}{entry_id}"
+                        f'{before_prev}"{prev_hash}"{rest}'
+                    )
+                    entry_hash_ = chain_mac(text.encode())
+                    copy.write_row((entry_id, created_at, *columns, prev_hash, entry_hash_))
+                    prev_hash = entry_hash_
+            count += len(batch)
+    return count
+
+
+def _bulk_row(fields: Mapping[str, Any]) -> tuple[list[str], tuple[Any, ...]]:
+    """An entry's canonical text cut where created_at, id and prev_hash go, and its COPY
+    columns from kind to detail (prev_hash and entry_hash follow)."""
+    if clash := _CHAIN_FIELDS & fields.keys():
+        raise ValueError(f"audit_append sets {sorted(clash)} itself")
+    if unknown := fields.keys() - _DEFAULTS.keys() - {"token"}:
+        raise TypeError(f"audit entries have no field {sorted(unknown)}")
+    row = {**_DEFAULTS, **fields}
+    for name in _TEXT_COLUMNS:  # a TextChoices member is stored (and hashed) as its value
+        row[name] = str.__str__(row[name])
+    number = str(row["number"])[:_NUMBER_MAX]
+    token = row.pop("token", None)
+    row["number_token"] = token if token is not None else number_token(number)
+    reasons_mac, reasons_db = _json_column(row["reasons"])
+    detail_mac, detail_db = _json_column(row["detail"])
+    texts = {name: _json_text(row[name]) for name in _SORTED_FIELDS if name not in _CUTS}
+    texts |= {"reasons": reasons_mac, "detail": detail_mac}
+    # JSON text never holds a raw NUL (it is escaped), so NUL marks the cuts unambiguously.
+    whole = ",".join(f'"{name}":{texts.get(name, _CUT)}' for name in _SORTED_FIELDS)
+    columns = (
+        row["kind"], row["actor"], row["attempt_id"], row["campaign_id"], row["sender_dlt_id"],
+        number, row["number_token"], row["purpose"], row["allowed"], reasons_db, detail_db,
+    )  # fmt: skip
+    return ("{" + whole + "}").split(_CUT), columns
+
+
+def _json_text(value: object) -> str:
+    """json.dumps(_canonical(value)) as entry_hash writes it; the common scalars directly."""
+    if type(value) is str:
+        return encode_basestring(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
+    return _DUMPS(_canonical(value))
+
+
+def _json_column(value: object) -> tuple[str, str]:
+    """(the MAC's text, the jsonb column's text) of reasons or detail. audit_append_many
+    stores the value after a JSON round trip and hashes that; for plain JSON values (str keys,
+    no floats, no tuples) the round trip changes nothing and one text serves both."""
+    if _plain(value):
+        text = _DUMPS(value)
+        return text, text
+    stored = json.loads(json.dumps(value, allow_nan=False))
+    return _DUMPS(_canonical(stored)), json.dumps(stored, allow_nan=False)
+
+
+def _plain(value: object) -> bool:
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    return type(value) in (str, int, bool) or value is None
 
 
 def _chain_head(count: int) -> tuple[list[int], str]:

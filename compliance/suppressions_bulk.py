@@ -2,9 +2,15 @@
 
 A file of millions of rows is taken in batches: per batch one query for the active
 suppressions of its numbers and one write of the new rows (COPY on PostgreSQL); then the
-audit entries, read back a batch at a time, one append each; all in the caller's
-transaction. Only plain tuples are built, not model objects: at these
-volumes their construction costs more than the database does.
+audit entries, one per new row, read back a batch at a time and appended by
+compliance.audit.audit_append_stream (COPY as well); all in the caller's transaction. Only
+plain tuples are built, not model objects: at these volumes their construction costs more
+than the database does.
+
+The audit entries come last because the chain's lock, which every call's decision waits for,
+is held from the first of them to the commit: for the final phase only, not while the file is
+read. They are read back rather than kept from the batches so that memory stays at 8 bytes a
+new row (its id) however long the file; the read-back is a small part of that phase.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from itertools import islice
 from django.db import connection, transaction
 from django.utils import timezone
 
-from compliance.audit import audit_append_many
+from compliance.audit import audit_append_stream
 from compliance.keys import token_function
 from compliance.models import AuditEntry, Sender, Suppression
 from compliance.suppressions import SuppressionRequest
@@ -32,6 +38,16 @@ _ACTOR_MAX = Suppression._meta.get_field("created_by").max_length or 150
 _IDS_PG = """
     SELECT nextval(pg_get_serial_sequence('compliance_suppression', 'id'))
     FROM generate_series(1, %s) ORDER BY 1
+"""
+# One text parameter split by the server: psycopg dumps a list of 5,000 strings as an array
+# in Python, slower than the query. Hex tokens and ids hold no comma.
+_ACTIVE_PG = """
+    SELECT number_token, sender_id FROM compliance_suppression
+    WHERE number_token = ANY(string_to_array(%s, ',')) AND lifted_at IS NULL
+"""
+_READ_BACK_PG = """
+    SELECT id, number, number_token, sender_id, reason FROM compliance_suppression
+    WHERE id = ANY(string_to_array(%s, ',')::bigint[]) ORDER BY id
 """
 _COPY_PG = (
     "COPY compliance_suppression (id, number, number_token, sender_id, reason, erasure, "
@@ -63,15 +79,8 @@ def suppressions_add_many(
             ids.extend(_write(new, actor=actor))
             counts.created += len(new)
             counts.unchanged += len(batch) - len(new)
-        # The audit entries last: the chain's lock, taken by the first append, is held until
-        # the commit, and every call's decision waits for it; not while the file is read.
-        for start in range(0, len(ids), BATCH_SIZE):
-            rows = (
-                Suppression.objects.filter(id__in=list(ids[start : start + BATCH_SIZE]))
-                .order_by("id")
-                .values_list("id", "number", "number_token", "sender_id", "reason")
-            )
-            _audit(list(rows), actor=actor, senders=senders)
+        # Last: see the module's docstring.
+        audit_append_stream(_audit_entries(ids, actor=actor, senders=senders))
     return counts
 
 
@@ -80,15 +89,24 @@ def _new_rows(batch: list[SuppressionRequest]) -> list[_NewRow]:
     batches written before this one), each once."""
     key, digest = token_function()
     tokens = [hmac.digest(key, req.number.encode(), digest).hex() for req in batch]
-    query = Suppression.objects.filter(number_token__in=set(tokens), lifted_at__isnull=True)
-    with _index_probe():
-        active: set[tuple[str, int | None]] = set(query.values_list("number_token", "sender_id"))
+    active = _active(tokens)
     new: list[_NewRow] = []
     for req, token in zip(batch, tokens, strict=True):
         if (token, req.sender_id) not in active:
             active.add((token, req.sender_id))
             new.append((req.number, token, req.sender_id, req.reason[:_REASON_MAX]))
     return new
+
+
+def _active(tokens: list[str]) -> set[tuple[str, int | None]]:
+    """(token, sender id) of the active suppressions of these tokens."""
+    if connection.vendor != "postgresql":
+        query = Suppression.objects.filter(number_token__in=set(tokens), lifted_at__isnull=True)
+        return set(query.values_list("number_token", "sender_id"))
+    with _index_probe(), connection.cursor() as cursor:
+        # Sorted, the index is probed in order: a fifth less time than in file order.
+        cursor.execute(_ACTIVE_PG, [",".join(sorted(set(tokens)))])
+        return {(token, sender_id) for token, sender_id in cursor.fetchall()}
 
 
 @contextmanager
@@ -130,12 +148,24 @@ def _write(rows: list[_NewRow], *, actor: str) -> list[int]:
     return ids
 
 
-def _audit(
-    rows: list[tuple[int, str, str, int | None, str]], *, actor: str, senders: dict[int, str]
-) -> None:
-    audit_append_many(
-        [
-            {
+def _audit_entries(
+    ids: array[int], *, actor: str, senders: dict[int, str]
+) -> Iterator[dict[str, object]]:
+    """The audit entry of each row written, in id order, read back BATCH_SIZE at a time."""
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_READ_BACK_PG, [",".join(map(str, chunk))])
+                rows = cursor.fetchall()
+        else:
+            rows = list(
+                Suppression.objects.filter(id__in=list(chunk))
+                .order_by("id")
+                .values_list("id", "number", "number_token", "sender_id", "reason")
+            )
+        for row_id, number, token, sender_id, reason in rows:
+            yield {
                 "kind": AuditEntry.Kind.SUPPRESSION_ADDED,
                 "actor": actor,
                 "number": number,
@@ -147,6 +177,3 @@ def _audit(
                     "reason": reason,
                 },
             }
-            for row_id, number, token, sender_id, reason in rows
-        ]
-    )
