@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
 from itertools import islice
 from json.encoder import encode_basestring  # json.dumps' own, for ensure_ascii=False
 from typing import Any
@@ -57,19 +56,16 @@ _COPY_PG = (
     "sender_dlt_id, number, number_token, purpose, allowed, reasons, detail, prev_hash, "
     "entry_hash) FROM STDIN"
 )
-# What a bulk entry may name (audit_append's fields), with the model's defaults.
-_DEFAULTS: dict[str, Any] = {
-    "kind": "", "actor": "", "attempt_id": None, "campaign_id": None, "sender_dlt_id": "",
-    "number": "", "purpose": "", "allowed": None, "reasons": [], "detail": {},
-}  # fmt: skip
-_TEXT_COLUMNS = ("kind", "actor", "sender_dlt_id", "purpose")
-# entry_hash's serialisation as json.dumps writes it: keys sorted, no spaces.
-_DUMPS = partial(
-    json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-_SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
-_CUTS = ("created_at", "id", "prev_hash")  # in _SORTED_FIELDS' order
-_CUT = "\x00"
+# What a bulk entry may name: audit_append's fields.
+_BULK_FIELDS = frozenset(
+    {"kind", "actor", "attempt_id", "campaign_id", "sender_dlt_id", "number", "token",
+     "purpose", "allowed", "reasons", "detail"}
+)  # fmt: skip
+# entry_hash's serialisation (json.dumps with these arguments), the encoder made once: json.dumps
+# builds a new one per call when given arguments.
+_DUMPS = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 BULK_BATCH = 5000
 
 
@@ -216,43 +212,50 @@ def audit_append_stream(entries: Iterable[Mapping[str, Any]]) -> int:
                 created_at = iso_utc(timezone.now())
             created_json = encode_basestring(created_at)
             with connection.cursor() as cursor, cursor.cursor.copy(_COPY_PG) as copy:
-                for entry_id, (parts, columns) in zip(ids, batch, strict=True):
-                    before_created, before_id, before_prev, rest = parts
+                for entry_id, ((to_created, to_id, to_prev, rest), columns) in zip(
+                    ids, batch, strict=True
+                ):
                     text = (
-                        f"{before_created}{created_json}{before_id}{entry_id}"
-                        f'{before_prev}"{prev_hash}"{rest}'
+                        f'{to_created}{created_json}{to_id}{entry_id}{to_prev}"{prev_hash}"{rest}'
                     )
-                    entry_hash_ = chain_mac(text.encode())
-                    copy.write_row((entry_id, created_at, *columns, prev_hash, entry_hash_))
-                    prev_hash = entry_hash_
+                    mac = chain_mac(text.encode())
+                    copy.write_row((entry_id, created_at, *columns, prev_hash, mac))
+                    prev_hash = mac
             count += len(batch)
     return count
 
 
-def _bulk_row(fields: Mapping[str, Any]) -> tuple[list[str], tuple[Any, ...]]:
-    """An entry's canonical text cut where created_at, id and prev_hash go, and its COPY
-    columns from kind to detail (prev_hash and entry_hash follow)."""
+def _bulk_row(fields: Mapping[str, Any]) -> tuple[tuple[str, str, str, str], tuple[Any, ...]]:
+    """An entry's canonical text (entry_hash's) in four parts, cut where created_at, id and
+    prev_hash go, and its COPY columns from kind to detail (prev_hash and entry_hash follow)."""
     if clash := _CHAIN_FIELDS & fields.keys():
         raise ValueError(f"audit_append sets {sorted(clash)} itself")
-    if unknown := fields.keys() - _DEFAULTS.keys() - {"token"}:
+    if unknown := fields.keys() - _BULK_FIELDS:
         raise TypeError(f"audit entries have no field {sorted(unknown)}")
-    row = {**_DEFAULTS, **fields}
-    for name in _TEXT_COLUMNS:  # a TextChoices member is stored (and hashed) as its value
-        row[name] = str.__str__(row[name])
-    number = str(row["number"])[:_NUMBER_MAX]
-    token = row.pop("token", None)
-    row["number_token"] = token if token is not None else number_token(number)
-    reasons_mac, reasons_db = _json_column(row["reasons"])
-    detail_mac, detail_db = _json_column(row["detail"])
-    texts = {name: _json_text(row[name]) for name in _SORTED_FIELDS if name not in _CUTS}
-    texts |= {"reasons": reasons_mac, "detail": detail_mac}
-    # JSON text never holds a raw NUL (it is escaped), so NUL marks the cuts unambiguously.
-    whole = ",".join(f'"{name}":{texts.get(name, _CUT)}' for name in _SORTED_FIELDS)
+    get = fields.get
+    # A TextChoices member is stored, and so hashed, as its value.
+    kind, actor, sender, purpose = (
+        str.__str__(get(name, "")) for name in ("kind", "actor", "sender_dlt_id", "purpose")
+    )
+    attempt_id, campaign_id, allowed = get("attempt_id"), get("campaign_id"), get("allowed")
+    number = str(get("number", ""))[:_NUMBER_MAX]
+    token = get("token")
+    token = token if token is not None else number_token(number)
+    reasons_mac, reasons_db = _json_column(get("reasons", []))
+    detail_mac, detail_db = _json_column(get("detail", {}))
+    j = _json_text
+    parts = (  # HASHED_FIELDS sorted; a test holds this to entry_hash
+        f'{{"actor":{j(actor)},"allowed":{j(allowed)},"attempt_id":{j(attempt_id)},'
+        f'"campaign_id":{j(campaign_id)},"created_at":',
+        f',"detail":{detail_mac},"id":',
+        f',"kind":{j(kind)},"number_token":{j(token)},"prev_hash":',
+        f',"purpose":{j(purpose)},"reasons":{reasons_mac},"sender_dlt_id":{j(sender)}}}',
+    )
     columns = (
-        row["kind"], row["actor"], row["attempt_id"], row["campaign_id"], row["sender_dlt_id"],
-        number, row["number_token"], row["purpose"], row["allowed"], reasons_db, detail_db,
+        kind, actor, attempt_id, campaign_id, sender, number, token, purpose, allowed,
+        reasons_db, detail_db,
     )  # fmt: skip
-    return ("{" + whole + "}").split(_CUT), columns
+    return parts, columns
 
 
 def _json_text(value: object) -> str:
