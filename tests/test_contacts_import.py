@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from campaigns.models import Campaign, Contact, ContactList, ContactStatus
 from campaigns.services import contacts_stage
@@ -452,3 +452,43 @@ def test_contacts_have_no_index_on_the_campaign_alone() -> None:
     indexed = [c["columns"] for c in constraints.values() if c["index"] or c["unique"]]
     assert ["campaign_id", "number"] in indexed
     assert ["campaign_id"] not in indexed
+
+
+def test_a_file_rejected_after_some_batches_writes_nothing_and_still_names_its_duplicates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Batches of 2: contacts of the first batches are written before the bad row is read; the
+    # duplicates after it (in the file, in the campaign) are still found.
+    monkeypatch.setattr(contacts_stage, "STAGE_BATCH", 2)
+    campaign = make_campaign()
+    make_contact(campaign=campaign, number="+919876543219")
+    report = _import(
+        campaign,
+        "number\n9876543210\n9876543211\n9876543212\n9876543210\nbad\n"
+        "9876543219\n9876543213\n9876543211\n9876543214\n",
+    )
+
+    assert not report.applied and report.list_id is None
+    assert _lines(report.errors) == [6]
+    assert _lines(report.duplicates) == [5, 7, 9]
+    assert report.duplicates[1].message == "already a contact of this campaign"
+    assert "line 3" in report.duplicates[2].message
+    assert list(Contact.objects.values_list("number", flat=True)) == ["+919876543219"]
+    assert ContactList.objects.count() == 1  # make_contact's own
+
+
+def test_a_database_error_while_writing_is_raised_and_nothing_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The statement that writes contacts is broken here; on PostgreSQL it fails in the writer
+    # thread and must surface in the caller, not vanish with the thread.
+    monkeypatch.setattr(contacts_stage, "STAGE_BATCH", 2)
+    monkeypatch.setattr(contacts_stage, "_INSERT", contacts_stage._INSERT + " no such syntax")
+    campaign = make_campaign()
+    rows = "".join(f"98765432{i:02d}\n" for i in range(9))
+
+    with pytest.raises(DatabaseError):
+        _import(campaign, "number\n" + rows)
+
+    assert not Contact.objects.exists()
+    assert not ContactList.objects.exists()

@@ -136,8 +136,7 @@ class Stage:
             with connection.cursor() as cursor:
                 self._write(cursor, batch, writing=self._writing)
             return
-        if self._error is not None:
-            raise self._error
+        self._raise_writer_error()
         self._queue.put((batch, self._writing))
 
     def _stop_writer(self) -> None:
@@ -146,8 +145,13 @@ class Stage:
         self._queue.put(None)
         self._writer.join()
         self._writer = None
+        self._raise_writer_error()
+
+    def _raise_writer_error(self) -> None:
         if self._error is not None:
-            raise self._error
+            # As Django's own cursors would raise it: psycopg's errors as django.db's.
+            with connection.wrap_database_errors:
+                raise self._error
 
     def _write_queued(self, raw_connection: Any) -> None:
         try:
