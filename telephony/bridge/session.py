@@ -329,8 +329,10 @@ class BridgeSession:
             self._ignore("%s message, which agents do not send", type(msg).__name__)
 
     def _ignore(self, what: str, *args: object) -> None:
-        self.ignored_messages += 1
         self._warn("ignoring agent " + what, *args)
+        # Counted once logged: whoever watches the count (tests, from another thread) then sees
+        # the log line too.
+        self.ignored_messages += 1
 
     def _warn(self, what: str, *args: object) -> None:
         """Log a warning about the agent, the first at once, then at most one per WARN_EVERY_S
