@@ -67,6 +67,8 @@ _DUMPS = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
 BULK_BATCH = 5000
+_EMPTY: dict[type, str] = {list: "[]", dict: "{}"}
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def audit_decision(
@@ -204,10 +206,11 @@ def audit_append_stream(entries: Iterable[Mapping[str, Any]]) -> int:
         while chunk := [dict(fields) for fields in islice(it, BULK_BATCH)]:
             count += len(audit_append_many(chunk))
         return count
-    created_at = ""
+    created_at = prev_hash = ""
     with transaction.atomic(savepoint=False):
         while batch := [_bulk_row(fields) for fields in islice(it, BULK_BATCH)]:
-            ids, prev_hash = _chain_head(len(batch))
+            # After the first batch the head is our own last entry: the lock is still ours.
+            ids, prev_hash = _chain_head(len(batch), head=prev_hash or None)
             if not created_at:  # one time for the whole append, as audit_append_many's batch
                 created_at = iso_utc(timezone.now())
             created_json = encode_basestring(created_at)
@@ -275,6 +278,8 @@ def _json_column(value: object) -> tuple[str, str]:
     """(the MAC's text, the jsonb column's text) of reasons or detail. audit_append_many
     stores the value after a JSON round trip and hashes that; for plain JSON values (str keys,
     no floats, no tuples) the round trip changes nothing and one text serves both."""
+    if type(value) in _EMPTY and not value:  # the usual reasons
+        return _EMPTY[type(value)], _EMPTY[type(value)]
     if _plain(value):
         text = _DUMPS(value)
         return text, text
@@ -283,16 +288,22 @@ def _json_column(value: object) -> tuple[str, str]:
 
 
 def _plain(value: object) -> bool:
+    if type(value) in _SCALARS:
+        return True
     if type(value) is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
     if type(value) is list:
-        return all(_plain(v) for v in value)
-    return type(value) in (str, int, bool) or value is None
+        return all(_plain(item) for item in value)
+    return False
 
 
-def _chain_head(count: int) -> tuple[list[int], str]:
-    """Ids for `count` new entries and the entry_hash the first links to, holding the
-    appenders' lock until the transaction ends."""
+def _chain_head(count: int, *, head: str | None = None) -> tuple[list[int], str]:
+    """Ids for `count` new entries and the entry_hash the first links to (`head` when the
+    caller, holding the lock already, knows it), holding the appenders' lock until the
+    transaction ends."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Held until the transaction ends, so the next appender reads these entries as the
@@ -309,9 +320,11 @@ def _chain_head(count: int) -> tuple[list[int], str]:
         else:
             # The chain's locking is written for these two databases only.
             raise RuntimeError(f"audit chain: PostgreSQL or SQLite only, not {connection.vendor}")
+        if head is not None:
+            return ids, head
         cursor.execute(_HEAD)
-        head = cursor.fetchone()
-    return ids, (head[0] if head else GENESIS_HASH)
+        row = cursor.fetchone()
+    return ids, (row[0] if row else GENESIS_HASH)
 
 
 def entry_hash(row: Mapping[str, object]) -> str:
