@@ -78,3 +78,18 @@ def test_the_grants_are_printed_by_the_command() -> None:
         app_role_sql(role="postgres", owner="postgres", database="dialer")
     with pytest.raises(ValueError, match="identifier"):
         app_role_sql(role="x; DROP TABLE y", owner="postgres", database="dialer")
+
+
+def test_the_app_role_imports_a_suppression_file_with_copy(app_role: str) -> None:
+    """COPY into the suppression and audit tables needs no more than INSERT."""
+    from compliance.imports import suppressions_import
+    from compliance.verify import audit_verify
+
+    rows = "".join(f"98765{i:05d}\n" for i in range(6_000))  # two batches
+    with transaction.atomic():
+        _as(app_role)
+        report = suppressions_import(data=("number\n" + rows).encode(), actor="cli:app")
+        assert report.applied and report.created == 6_000
+        assert AuditEntry.objects.filter(actor="cli:app").count() == 6_000
+        assert audit_verify().intact
+        transaction.set_rollback(True)
