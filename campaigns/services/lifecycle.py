@@ -47,7 +47,9 @@ def _transition(
 @transaction.atomic
 def campaign_start(*, campaign_id: int) -> None:
     """Start dialing a draft campaign. Its contacts become due now."""
-    campaign = Campaign.objects.select_for_update().get(id=campaign_id)
+    # NO KEY: a contact import's foreign-key checks hold KEY SHARE on the campaign row for the
+    # whole import; a plain FOR UPDATE would wait for it (and could hit the statement timeout).
+    campaign = Campaign.objects.select_for_update(no_key=True).get(id=campaign_id)
     if campaign.archived_at is not None:
         raise CampaignStateError(f"campaign {campaign_id} is archived; make a new campaign")
     if not campaign.caller_ids.filter(active=True, archived_at=None).exists():
