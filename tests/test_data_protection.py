@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import CallerId
-from campaigns.services.test_call import TestCallError
-from campaigns.services.test_call import test_call_prepare as prepare_test_call
+from campaigns.services.one_off_call import OneOffCallError
+from campaigns.services.one_off_call import one_off_call_prepare as prepare_one_off_call
 from compliance.imports import consents_import
 from compliance.keys import number_token
 from compliance.models import AuditEntry, Consent, Sender, Suppression
@@ -329,9 +329,9 @@ def test_a_test_call_never_changes_a_senders_sector() -> None:
         "purpose": "transactional", "sender_dlt_id": sender.dlt_entity_id, "category": None,
         "ring_timeout_s": 5, "max_call_s": 5, "agent_url": "",
     }  # fmt: skip
-    with pytest.raises(TestCallError, match="is in sector bfsi"):
-        prepare_test_call(sector="other", **common)
-    assert prepare_test_call(sector=None, **common)
+    with pytest.raises(OneOffCallError, match="is in sector bfsi"):
+        prepare_one_off_call(sector="other", **common)
+    assert prepare_one_off_call(sector=None, **common)
     sender.refresh_from_db()
     assert sender.sector == "bfsi"
     assert CallerId.objects.get().number == "+911600123456"

@@ -21,8 +21,8 @@ from campaigns.services.dialing import (
     reap_stale,
 )
 from campaigns.services.lifecycle import campaign_pause, campaign_start
+from campaigns.services.one_off_call import one_off_call_prepare as prepare_one_off_call
 from campaigns.services.outcomes import attempt_record_event
-from campaigns.services.test_call import test_call_prepare as prepare_test_call
 from compliance.models import AuditEntry
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.events import CallEvent
@@ -322,7 +322,7 @@ def test_a_held_back_trunk_fails_over_to_the_campaigns_fallback_trunk(pacer: Pac
 def test_a_test_call_to_an_address_two_trunks_share_uses_the_oldest() -> None:
     first = make_trunk(name="carrier-a", sip_uri="sip:127.0.0.1:5070")
     make_trunk(name="carrier-b", sip_uri="sip:127.0.0.1:5070")
-    attempt_id = prepare_test_call(
+    attempt_id = prepare_one_off_call(
         number="9876543210", trunk_uri="sip:127.0.0.1:5070", cli="1600123456",
         purpose="transactional", sender_dlt_id="1101TRUNKS", sector=None, category=None,
         ring_timeout_s=5, max_call_s=5, agent_url="",

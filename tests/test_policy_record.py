@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from compliance import recording
+from compliance import decision_record
+from compliance.decision_record import record_decision
 from compliance.models import AuditEntry
-from compliance.recording import record_decision
 from compliance.services import decide
 from compliance.verify import audit_verify
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> None:
-    recording._recorded_fingerprint = None  # as in a newly started worker
+    decision_record._recorded_fingerprint = None  # as in a newly started worker
 
 
 def _decide_and_record() -> None:
@@ -54,6 +54,6 @@ def test_policy_is_recorded_once_then_again_when_a_value_changes(settings: Any) 
 
 def test_a_restarted_process_does_not_record_an_unchanged_policy() -> None:
     _decide_and_record()
-    recording._recorded_fingerprint = None
+    decision_record._recorded_fingerprint = None
     _decide_and_record()
     assert AuditEntry.objects.filter(kind="policy").count() == 1

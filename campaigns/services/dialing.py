@@ -32,8 +32,8 @@ from campaigns.models import (
 )
 from campaigns.models.attempt import FINAL_STATUSES
 from campaigns.services.outcomes import attempt_close
+from compliance.decision_record import record_decision
 from compliance.policy import in_window
-from compliance.recording import record_decision
 from compliance.services import Decision, decide
 from dialer.pacing import Limit, Pacer
 from telephony.engine.events import DialJob

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.services.erasure import retention_apply
-from compliance.cli import add_by_argument, cli_actor
+from compliance.command_args import add_by_argument, cli_actor
 
 
 class Command(BaseCommand):

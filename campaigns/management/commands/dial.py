@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from campaigns.engine_host import EngineHost
 from campaigns.services.dialing import attempt_process
-from campaigns.services.test_call import (
-    TestCallError,
+from campaigns.services.one_off_call import (
+    OneOffCallError,
     attempt_is_final,
     attempt_result,
-    test_call_prepare,
+    one_off_call_prepare,
 )
 from compliance.models import Purpose, Sector
 from dialer.processes import free_port
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         if opts["ring_timeout"] < 1 or opts["max_seconds"] < 1:
             raise CommandError("--ring-timeout and --max-seconds must be at least 1", returncode=2)
         try:
-            attempt_id = test_call_prepare(
+            attempt_id = one_off_call_prepare(
                 number=opts["number"],
                 trunk_uri=opts["trunk"],
                 cli=opts["cli"],
@@ -85,7 +85,7 @@ class Command(BaseCommand):
                 opt_out_digit=opts["opt_out_digit"],
                 stream_format=opts["stream_format"],
             )
-        except TestCallError as exc:
+        except OneOffCallError as exc:
             raise CommandError(str(exc), returncode=2) from exc
 
         attempt_process(attempt_id=attempt_id)

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from compliance.cli import parse_when
+from compliance.command_args import parse_when
 from compliance.models import Purpose, Sector, Sender
 from compliance.services import decide
 

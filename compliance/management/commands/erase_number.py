@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.cli import add_by_argument, cli_actor
+from compliance.command_args import add_by_argument, cli_actor
 from compliance.erasure import number_erase
 from compliance.numbers import InvalidNumber
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from compliance.cli import parse_when
+from compliance.command_args import parse_when
 from compliance.exports import audit_export, audit_select
 from compliance.numbers import InvalidNumber, to_e164
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from compliance.cli import add_by_argument, cli_actor, parse_when
+from compliance.command_args import add_by_argument, cli_actor, parse_when
 from compliance.registry_file import RegistryLoadError
 from compliance.registry_load import LoadReport, registry_load
 

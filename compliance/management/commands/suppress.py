@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.cli import add_by_argument, cli_actor
+from compliance.command_args import add_by_argument, cli_actor
 from compliance.imports import print_report, suppressions_import
 from compliance.numbers import InvalidNumber
 from compliance.suppressions import SuppressionError, suppression_add, suppression_lift

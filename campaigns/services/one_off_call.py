@@ -28,10 +28,8 @@ from compliance.senders import sender_save
 _SIP_URI = re.compile(r"^sips?:(?:[^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:;[^\s]*)?$")
 
 
-class TestCallError(ValueError):
+class OneOffCallError(ValueError):
     """The test call's arguments are not usable."""
-
-    __test__ = False  # not a pytest test class
 
 
 def _normalise(number: str) -> str:
@@ -42,7 +40,7 @@ def _normalise(number: str) -> str:
 
 
 @transaction.atomic
-def test_call_prepare(
+def one_off_call_prepare(
     *,
     number: str,
     trunk_uri: str,
@@ -60,21 +58,21 @@ def test_call_prepare(
 ) -> int:
     """Create (or reuse) the sender, trunk, caller ID and test campaign; return a queued attempt."""
     if not _SIP_URI.match(trunk_uri):
-        raise TestCallError(f"--trunk {trunk_uri!r} is not a SIP URI like sip:host:port")
+        raise OneOffCallError(f"--trunk {trunk_uri!r} is not a SIP URI like sip:host:port")
     if purpose not in Purpose.values:
-        raise TestCallError(f"--purpose must be one of {', '.join(Purpose.values)}")
+        raise OneOffCallError(f"--purpose must be one of {', '.join(Purpose.values)}")
     if sector is not None and sector not in Sector.values:
-        raise TestCallError(f"--sector must be one of {', '.join(Sector.values)}")
+        raise OneOffCallError(f"--sector must be one of {', '.join(Sector.values)}")
     if category is not None and not 1 <= category <= 8:
-        raise TestCallError("--category must be 1-8")
+        raise OneOffCallError("--category must be 1-8")
     if agent_url and not agent_url.startswith(("ws://", "wss://")):
-        raise TestCallError("--agent must be a ws:// or wss:// URL")
+        raise OneOffCallError("--agent must be a ws:// or wss:// URL")
     if opt_out_digit and (len(opt_out_digit) != 1 or opt_out_digit not in "0123456789*#"):
-        raise TestCallError("--opt-out-digit must be one of 0-9, * or #")
+        raise OneOffCallError("--opt-out-digit must be one of 0-9, * or #")
     if stream_format not in ("twilio", "exotel"):
-        raise TestCallError("--stream-format must be twilio or exotel")
+        raise OneOffCallError("--stream-format must be twilio or exotel")
     if not re.fullmatch(r"\+?\d{3,15}", cli):
-        raise TestCallError(f"--cli {cli!r} is not a number")
+        raise OneOffCallError(f"--cli {cli!r} is not a number")
 
     sender = Sender.objects.filter(dlt_entity_id=sender_dlt_id).first()
     if sender is None:
@@ -87,7 +85,7 @@ def test_call_prepare(
     elif sector is not None and sender.sector != sector:
         # The sector decides the caller-ID series rule for every campaign of the sender: a test
         # call must not loosen it. Changing it is an audited edit in the admin.
-        raise TestCallError(
+        raise OneOffCallError(
             f"sender {sender_dlt_id} is in sector {sender.sector}, not {sector}: use "
             f"--sector {sender.sector}, or change the sender in the admin"
         )
@@ -103,13 +101,13 @@ def test_call_prepare(
     try:
         stored_cli = to_e164(cli, region="IN")  # caller IDs are stored in E.164
     except InvalidNumber as exc:
-        raise TestCallError(f"--cli {cli!r} is not a valid number") from exc
+        raise OneOffCallError(f"--cli {cli!r} is not a valid number") from exc
     caller_id = CallerId.objects.filter(number=stored_cli).first() or caller_id_save(
         caller_id=CallerId(number=cli, sender=sender, trunk=trunk),
         actor="cli:dial",
     )
     if caller_id.sender_id != sender.pk:
-        raise TestCallError(f"caller ID {cli} belongs to another sender ({caller_id.sender})")
+        raise OneOffCallError(f"caller ID {cli} belongs to another sender ({caller_id.sender})")
     # One campaign per caller ID too: a campaign's caller IDs are fixed once it left draft
     # (campaigns.promises), and this one is created stopped.
     campaign, _ = Campaign.objects.get_or_create(
