@@ -62,12 +62,18 @@ def _national(text: str) -> str | None:
     return national
 
 
-def file_e164(raw: str) -> str:
-    """E.164 of an Indian number as written in a file; raises InvalidNumber like to_e164."""
-    national = _national(raw.strip())
+def indian_e164(text: str) -> str | None:
+    """E.164 of a valid Indian number in one of the usual spellings; None for anything else,
+    which the caller parses in full (that also words why a number is not valid)."""
+    national = _national(text)
     if national is not None and _GENERAL.fullmatch(national) and _TYPED.fullmatch(national):
         return "+91" + national
-    return to_e164(raw, region="IN")
+    return None
 
 
-__all__ = ["InvalidNumber", "file_e164"]
+def file_e164(raw: str) -> str:
+    """E.164 of an Indian number as written in a file; raises InvalidNumber like to_e164."""
+    return indian_e164(raw.strip()) or to_e164(raw, region="IN")
+
+
+__all__ = ["InvalidNumber", "file_e164", "indian_e164"]
