@@ -145,10 +145,6 @@ class SipGuard:
             self._networks.update(resolve(entry))
         self._apply()
 
-    @property
-    def networks(self) -> frozenset[ipaddress.IPv4Network]:
-        return frozenset(self._networks)
-
     def allow_host(self, host: str) -> None:
         """Let `host` (a trunk about to be dialed) through; resolved once per engine."""
         if host in self._hosts:

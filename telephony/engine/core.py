@@ -156,8 +156,9 @@ def _status_code(message: str) -> int | None:
     return None
 
 
-class _Account(pj.Account):  # type: ignore[misc]
-    """An outbound-only account: an INVITE that is not ours is refused with 403, never 500."""
+class _RefusingAccount(pj.Account):  # type: ignore[misc]
+    """The account every out-of-dialog request is handed to (OutboundEndpoint): an INVITE is
+    refused with 403, never 500, and its media is a loopback transport that opens no socket."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,7 +231,7 @@ class Engine:
         self._bridge: Any = None
         self._notes: list[_Note] = []
         self._live: dict[int, _Live] = {}
-        self._accounts: dict[tuple[str, str, bool], _Account] = {}
+        self._accounts: dict[tuple[str, str, bool], pj.Account] = {}
         self._taps: list[BridgeTap] = []  # every tap made, alive until shutdown
         self._free_taps: list[BridgeTap] = []
         self._ep = start_endpoint(
@@ -373,8 +374,8 @@ class Engine:
         self._ep.audDevManager().setNoDev()
         self._free_taps.clear()
         self._taps.clear()
+        self._refuser.release_refused()
         for account in [*self._accounts.values(), self._refuser]:
-            account.release_refused()
             account.shutdown()
         self._accounts.clear()
         self._ep.libDestroy()
@@ -411,19 +412,17 @@ class Engine:
             return live.relay.quality()
         return read_quality(live.call)
 
-    def _refusing_account(self) -> _Account:
-        """The account every out-of-dialog request is handed to (OutboundEndpoint): it refuses
-        INVITEs, and its media is a loopback transport that opens no socket."""
+    def _refusing_account(self) -> _RefusingAccount:
         cfg = pj.AccountConfig()
         cfg.idUri = f"sip:refuse@{self.host}"
         cfg.mediaConfig.useLoopMedTp = True
         cfg.mediaConfig.enableLoopback = False
-        account = _Account()
+        account = _RefusingAccount()
         account.create(cfg)
         self._ep.incoming_account = account.getId()
         return account
 
-    def _account_for(self, job: DialJob, key: tuple[str, str, bool]) -> _Account:
+    def _account_for(self, job: DialJob, key: tuple[str, str, bool]) -> pj.Account:
         account = self._accounts.get(key)
         if account is not None:
             return account
@@ -447,7 +446,7 @@ class Engine:
             cfg.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", job.auth_username, 0, job.auth_password)
             )
-        account = _Account()
+        account = pj.Account()
         account.create(cfg)
         self._accounts[key] = account
         return account
