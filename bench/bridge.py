@@ -611,7 +611,7 @@ def make_campaign(
 def approve(campaign_id: int) -> dict[str, int]:
     """Claim, check and approve every attempt with the real worker code; the pool dials them."""
     from campaigns.models import CallAttempt
-    from campaigns.services.dialing import attempt_process
+    from campaigns.services.claim_check import attempt_process
 
     results: dict[str, int] = {}
     ids = CallAttempt.objects.filter(campaign_id=campaign_id).order_by("id")

@@ -325,7 +325,7 @@ def attempt_ids(campaign_id: int) -> list[int]:
 
 
 def approve_one_by_one(ids: list[int]) -> dict[str, int]:
-    from campaigns.services.dialing import attempt_process
+    from campaigns.services.claim_check import attempt_process
 
     results: dict[str, int] = {}
     for attempt_id in ids:
@@ -340,7 +340,7 @@ def approve_together(ids: list[int]) -> dict[str, int]:
     from django.db.models import DateTimeField, Func
 
     from campaigns.models import CallAttempt
-    from campaigns.services.dialing import attempt_process
+    from campaigns.services.claim_check import attempt_process
 
     results: dict[str, int] = {}
     with transaction.atomic():

@@ -64,7 +64,7 @@ def busiest_window(times: list[float]) -> int:
 
 def run(*, paced: bool, limit: float, calls: int, workdir: Path) -> tuple[int, float, int]:
     from campaigns.models import CallAttempt, Contact, ContactList
-    from campaigns.services.dialing import attempt_process
+    from campaigns.services.claim_check import attempt_process
     from dialer.processes import ManagedProcess, manage_cmd
     from telephony.models import EngineProcess
     from tests.factories import make_caller_id, make_campaign, make_sender, make_trunk

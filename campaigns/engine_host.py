@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from campaigns.engine_wire import LineReader, Status, decode_job, encode_status
 from campaigns.event_writer import EventWriter
-from campaigns.services.dialing import (
+from campaigns.services.engine_take import (
     approved_work_waiting,
     attempt_return,
     engine_take_next,

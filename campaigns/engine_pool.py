@@ -25,13 +25,13 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from campaigns.engine_wire import LineReader, decode_status, encode_job
-from campaigns.services.dialing import (
+from campaigns.services.engine_take import (
     approved_work_waiting,
     attempt_return,
     engine_take_next,
     lease_id,
-    reap_stale,
 )
+from campaigns.services.reap import reap_stale
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.models import EngineProcess
 from telephony.pjsip import SIP_KEEPALIVE

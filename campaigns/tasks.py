@@ -7,9 +7,11 @@ from functools import partial
 from celery import shared_task
 from django.db import transaction
 
-from campaigns.services.dialing import attempt_process, dispatch_due, reap_stale
+from campaigns.services.claim_check import attempt_process
+from campaigns.services.dispatch import dispatch_due
 from campaigns.services.erasure import retention_apply
 from campaigns.services.lifecycle import campaigns_open_and_close
+from campaigns.services.reap import reap_stale
 
 
 def _enqueue_after_commit(attempt_ids: list[int]) -> None:

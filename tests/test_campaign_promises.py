@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import CallAttempt, CallerId, Campaign, CampaignStatus, Contact
-from campaigns.services.dialing import attempt_process, dispatch_due
+from campaigns.services.claim_check import attempt_process
+from campaigns.services.dispatch import dispatch_due
 from campaigns.services.lifecycle import CampaignStateError, campaign_start
 from tests.factories import (
     make_call_attempt,

@@ -9,7 +9,9 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.services.dialing import attempt_process, dispatch_due, engine_take_next
+from campaigns.services.claim_check import attempt_process
+from campaigns.services.dispatch import dispatch_due
+from campaigns.services.engine_take import engine_take_next
 from campaigns.services.lifecycle import (
     CampaignStateError,
     campaign_pause,

@@ -11,18 +11,13 @@ import redis
 from django.utils import timezone
 
 from campaigns.models import CallAttempt, CallerId, Campaign, Contact, Trunk
-from campaigns.services.dialing import (
-    attempt_claim,
-    attempt_process,
-    attempt_return,
-    dispatch_due,
-    engine_take_next,
-    lease_id,
-    reap_stale,
-)
+from campaigns.services.claim_check import attempt_claim, attempt_process
+from campaigns.services.dispatch import dispatch_due
+from campaigns.services.engine_take import attempt_return, engine_take_next, lease_id
 from campaigns.services.lifecycle import campaign_pause, campaign_start
 from campaigns.services.one_off_call import one_off_call_prepare as prepare_one_off_call
 from campaigns.services.outcomes import attempt_record_event
+from campaigns.services.reap import reap_stale
 from compliance.models import AuditEntry
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.events import CallEvent

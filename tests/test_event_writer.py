@@ -21,8 +21,11 @@ from campaigns.engine_host import EngineHost
 from campaigns.engine_wire import LineReader, decode_status, encode_job
 from campaigns.event_writer import MAX_TRIES, EventWriter
 from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.services.dialing import attempt_process, dispatch_due, engine_take_next, reap_stale
+from campaigns.services.claim_check import attempt_process
+from campaigns.services.dispatch import dispatch_due
+from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_event
+from campaigns.services.reap import reap_stale
 from compliance.models import Sender
 from telephony.engine.events import CallEvent
 from telephony.models import EngineProcess

@@ -71,7 +71,7 @@ def console() -> Iterator[io.StringIO]:
 def test_a_logged_line_has_the_number_masked_in_message_and_arguments(
     console: io.StringIO,
 ) -> None:
-    log = logging.getLogger("campaigns.services.dialing")
+    log = logging.getLogger("campaigns.services.claim_check")
     log.warning("attempt %s: sip:+919876543210@carrier: busy", 4711)
     log.warning("attempt %s to %s via %s", 4712, "9876543210", "sip:+919876543211@10.0.0.5:5060")
     lines = console.getvalue().splitlines()

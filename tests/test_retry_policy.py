@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from campaigns.models import CallAttempt, Contact
 from campaigns.retry import SHORT_WAIT, block_lifts_at, retry_delay
-from campaigns.services.dialing import attempt_process, dispatch_due, engine_take_next
+from campaigns.services.claim_check import attempt_process
+from campaigns.services.dispatch import dispatch_due
+from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_record_event
 from compliance.policy import policy_from_settings
 from telephony.engine.events import CallEvent

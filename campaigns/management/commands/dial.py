@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from campaigns.engine_host import EngineHost
-from campaigns.services.dialing import attempt_process
+from campaigns.services.claim_check import attempt_process
 from campaigns.services.one_off_call import (
     OneOffCallError,
     attempt_is_final,
