@@ -20,7 +20,7 @@ from campaigns.services.outcomes import attempt_record_event
 from campaigns.services.reap import reap_stale
 from compliance.models import AuditEntry
 from dialer.pacing import Pacer, PacingUnavailable
-from telephony.engine.events import CallEvent
+from telephony.engine.events import CallEvent, EventKind
 from telephony.models import EngineProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
 
@@ -122,8 +122,10 @@ def test_busy_is_retried_later_up_to_max_attempts() -> None:
         (attempt_id,) = dispatch_due(now=when)
         attempt_process(attempt_id=attempt_id)
         engine_take_next(engine_id=engine.pk)
-        attempt_record_event(event=CallEvent(attempt_id, "ended", timezone.now(), sip_code=486,
-                                             disposition="busy"))  # fmt: skip
+        ended = CallEvent(
+            attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition="busy"
+        )
+        attempt_record_event(event=ended)
         contact = Contact.objects.get(campaign=campaign)
         assert contact.attempts == attempt_number
         if attempt_number == 1:
@@ -160,7 +162,7 @@ def test_a_dead_engines_calls_are_closed_as_failed_and_never_redialed(settings) 
     assert (attempt.status, attempt.hangup_cause) == ("failed", "engine_lost")
     assert Contact.objects.get(campaign=campaign).status == "done"  # max_attempts is 1
     # A late event from the lost engine cannot reopen or overwrite it.
-    attempt_record_event(event=CallEvent(attempt_id, "ended", timezone.now(), sip_code=200,
+    attempt_record_event(event=CallEvent(attempt_id, EventKind.ENDED, timezone.now(), sip_code=200,
                                          disposition="answered"))  # fmt: skip
     assert CallAttempt.objects.get(id=attempt_id).disposition == "failed"
 

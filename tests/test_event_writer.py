@@ -27,7 +27,7 @@ from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_event
 from campaigns.services.reap import reap_stale
 from compliance.models import Sender
-from telephony.engine.events import CallEvent
+from telephony.engine.events import CallEvent, EventKind
 from telephony.models import EngineProcess
 from tests.factories import make_sender
 from tests.sipp_harness import free_udp_port
@@ -169,7 +169,7 @@ def test_an_ended_event_of_a_campaign_with_an_old_bad_retry_delay_is_recorded(
     engine_take_next(engine_id=engine.pk)
     writer = writers()
 
-    ended = CallEvent(attempt_id, "ended", timezone.now(), sip_code=486, disposition="busy")
+    ended = CallEvent(attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition="busy")
     writer.put(partial(attempt_record_event, event=ended))
 
     wait_until(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended")
@@ -193,8 +193,15 @@ def test_a_call_whose_end_could_not_be_recorded_is_never_dialed_again(
     attempt_process(attempt_id=attempt_id)
     engine_take_next(engine_id=engine.pk)
     writer = writers()
-    ended = CallEvent(attempt_id, "ended", timezone.now(), sip_code=200, disposition="answered",
-                      duration_s=12.0, hangup_cause="callee_hangup")  # fmt: skip
+    ended = CallEvent(
+        attempt_id,
+        EventKind.ENDED,
+        timezone.now(),
+        sip_code=200,
+        disposition="answered",
+        duration_s=12.0,
+        hangup_cause="callee_hangup",
+    )
 
     writer.put(_bad_setting, on_dead_letter=partial(attempt_end_unrecorded, event=ended))
     wait_until(lambda: writer.dead_lettered == 1)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from telephony.engine.events import CallEvent, DialJob
+from telephony.engine.events import CallEvent, DialJob, EventKind
 from telephony.engine.outcomes import disposition_for
 from telephony.engine.quality import MediaQuality, media_quality
 from telephony.engine.tap import BridgeTap
@@ -293,14 +293,14 @@ class Engine:
             self._emit(
                 CallEvent(
                     job.attempt_id,
-                    "ended",
+                    EventKind.ENDED,
                     _now(),
                     disposition="failed",
                     hangup_cause=f"invite_not_sent: {exc.reason}",
                 )
             )
             return "failed"
-        self._emit(CallEvent(job.attempt_id, "invite_sent", _now()))
+        self._emit(CallEvent(job.attempt_id, EventKind.INVITE_SENT, _now()))
         return "sent"
 
     def hangup(self, attempt_id: int, cause: str) -> None:
@@ -474,7 +474,7 @@ class Engine:
                 self._emit(
                     CallEvent(
                         live.job.attempt_id,
-                        "ringing",
+                        EventKind.RINGING,
                         _now(),
                         sip_code=note.sip_code,
                         sip_reason=note.sip_reason,
@@ -483,7 +483,7 @@ class Engine:
                 )
         elif note.state == pj.PJSIP_INV_STATE_CONFIRMED and live.answered_mono is None:
             live.answered_mono = time.monotonic()
-            self._emit(CallEvent(live.job.attempt_id, "answered", _now(), sip_code=200))
+            self._emit(CallEvent(live.job.attempt_id, EventKind.ANSWERED, _now(), sip_code=200))
             self._attach_agent(live)
         elif note.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             if 300 <= live.last_response < 400:
@@ -509,7 +509,7 @@ class Engine:
             live.session.on_dtmf(digit)
         if live.job.opt_out_digit and digit == live.job.opt_out_digit and not live.opted_out:
             live.opted_out = True  # once per call, however often the key is pressed
-            self._emit(CallEvent(live.job.attempt_id, "opt_out", _now(), digit=digit))
+            self._emit(CallEvent(live.job.attempt_id, EventKind.OPT_OUT, _now(), digit=digit))
 
     def _attach_agent(self, live: _Live) -> None:
         if not live.job.agent_url or live.session is not None or not live.audio_active:
@@ -631,7 +631,7 @@ class Engine:
         self._emit(
             CallEvent(
                 live.job.attempt_id,
-                "ended",
+                EventKind.ENDED,
                 _now(),
                 sip_code=200 if answered else sip_code,
                 sip_reason="OK" if answered else sip_reason,

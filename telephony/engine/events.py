@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,22 @@ class DialJob:
     stream_format: str = "twilio"  # the agent's WebSocket format: twilio or exotel
 
 
+class EventKind(StrEnum):
+    """What an engine reports about a call, in the order a call can report them."""
+
+    INVITE_SENT = "invite_sent"  # the INVITE left; the call may now reach the callee
+    RINGING = "ringing"  # first 180/183: post-dial delay known
+    ANSWERED = "answered"  # 200 OK; the agent stream starts
+    OPT_OUT = "opt_out"  # the callee pressed the campaign's opt-out key (digit)
+    ENDED = "ended"  # the call is over: disposition, SIP code, duration, quality
+
+
 @dataclass(frozen=True)
 class CallEvent:
-    """What happened to a call. kind: invite_sent, ringing, answered or ended."""
+    """What happened to a call (see EventKind)."""
 
     attempt_id: int
-    kind: str
+    kind: EventKind
     at: dt.datetime
     sip_code: int | None = None
     sip_reason: str = ""
@@ -36,6 +47,6 @@ class CallEvent:
     duration_s: float | None = None
     frames_to_agent: int = 0
     frames_from_agent: int = 0
-    digit: str = ""  # kind dtmf / opt_out
+    digit: str = ""  # kind opt_out
     quality: dict[str, float] | None = None  # kind ended, answered calls: loss, jitter, rtt, mos
     hangup_cause: str = ""
