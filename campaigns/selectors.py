@@ -17,6 +17,11 @@ def campaign_disposition_counts(*, campaign_id: int) -> dict[str, int]:
     return {row["disposition"] or "in_progress": row["n"] for row in rows}
 
 
+def campaign_active_cli_numbers(*, campaign: Campaign) -> set[str]:
+    """The numbers of the campaign's own caller-ID pool that are switched on."""
+    return set(campaign.caller_ids.filter(active=True).values_list("number", flat=True))
+
+
 def campaign_contact_counts(*, campaign_id: int) -> dict[str, int]:
     rows = Contact.objects.filter(campaign_id=campaign_id).values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}

@@ -1,4 +1,4 @@
-"""check_number, import_consents and suppress, as an operator runs them."""
+"""check_number, check_campaign_number, import_consents and suppress, as an operator runs them."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def check_json(env: dict[str, str], *args: str) -> dict:
-    done = manage(env, "check_number", *args, "--json")
+def check_json(env: dict[str, str], *args: str, command: str = "check_number") -> dict:
+    done = manage(env, command, *args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -117,23 +117,38 @@ def test_check_number_reports_consent_and_every_reason(
     ]
 
 
-def test_check_number_with_campaign_checks_cli_ownership(world: dict[str, str]) -> None:
+def test_check_campaign_number_checks_cli_ownership(world: dict[str, str]) -> None:
     campaign = make_campaign(
         purpose="promotional", category=3, caller_ids=[make_caller_id(number="+911401111111")]
     )
     result = check_json(
         world,
-        "+919812345678",
-        "--purpose",
-        "promotional",
-        "--campaign",
         str(campaign.pk),
+        "+919812345678",
         "--cli",
         "+911402222222",
         "--at",
         NOON_UTC,
+        command="check_campaign_number",
     )
-    assert result["reasons"] == ["cli_not_owned"]
+    assert result["reasons"] == ["cli_not_owned"] and result["purpose"] == "promotional"
+    owned = check_json(
+        world,
+        str(campaign.pk),
+        "+919812345678",
+        "--cli",
+        "+911401111111",
+        "--at",
+        NOON_UTC,
+        command="check_campaign_number",
+    )
+    assert owned["allowed"], owned
+
+
+def test_check_campaign_number_unknown_campaign_exits_2(world: dict[str, str]) -> None:
+    done = manage(world, "check_campaign_number", "999999", "9876543210")
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(
