@@ -8,10 +8,10 @@ a suppression CSV (number,reason), then imports each in a child process: the wor
 into the database dialer_bench_imp, the baseline's (git archive of e65ae57 in a temporary
 directory, first on the child's sys.path) into dialer_bench_imp_base. Both databases are dropped,
 created and migrated by a separate child first, so the timed child does only django.setup() and
-the import; its peak RSS is ru_maxrss from wait4, so it includes Python and Django (~60 MB).
+the import; its peak RSS is ru_maxrss from wait4, so it includes Python and Django.
 The PostgreSQL server is BENCH_DATABASE_URL's (default postgres://postgres@127.0.0.1:5432); only
 the two database names above are touched. The baseline reads the whole file and keeps its rows in
-memory (450 s and 2 GB for 50 MB), hence its own, smaller row counts; the output states them.
+memory, hence its own, smaller row counts; the output states them.
 The last line printed is one JSON object.
 """
 

@@ -11,9 +11,8 @@ to the tone, lets the clock tick 0-30 ms, then ends them, in one of three ways:
 - reuse:    the same four Python ports every round, only connected and disconnected;
 - recorder: four new AudioMediaRecorders (C ports) per round, dropped at the end of it.
 
-It prints how each run ended. On pjsua2 2.15.1 (the pinned wheel), "destroy" dies with SIGSEGV
-or an assertion in pjmedia_conf_remove_port within a few thousand port lifetimes; "reuse" and
-"recorder" survive. The last line is one JSON object: runs survived per mode.
+It prints how each run ended: a crash shows as SIGSEGV or an assertion in
+pjmedia_conf_remove_port. The last line is one JSON object: runs survived per mode.
 """
 
 from __future__ import annotations
