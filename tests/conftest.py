@@ -9,6 +9,9 @@ import pytest
 import redis
 from django.db import connection
 
+from telephony.bridge.runner import BridgeRunner
+from tests.helpers.bridge import FakeAgent, LoopThread
+
 
 @pytest.fixture
 def subprocess_env(transactional_db: None, tmp_path: Path) -> dict[str, str]:
@@ -80,3 +83,24 @@ def stack_env(subprocess_env: dict[str, str]) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    lt = LoopThread()
+    yield lt
+    lt.stop()
+
+
+@pytest.fixture
+def agent(loop_thread: LoopThread) -> Iterator[FakeAgent]:
+    fake = FakeAgent(loop_thread)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def runner() -> Iterator[BridgeRunner]:
+    bridge = BridgeRunner(open_timeout=2.0)
+    yield bridge
+    bridge.shutdown(timeout=3.0)

@@ -9,9 +9,9 @@ import pytest
 
 from campaigns.models import CallAttempt
 from dialer.processes import ManagedProcess, free_port, manage_cmd
+from tests.helpers.bridge import FakeAgent, LoopThread
+from tests.helpers.processes import dial_json
 from tests.sipp_harness import SippUAS
-from tests.test_bridge_session import FakeAgent, LoopThread
-from tests.test_dial_sipp import dial_json
 
 
 def test_answered_call_streams_to_the_agent_until_it_closes(

@@ -15,7 +15,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,38 +27,10 @@ from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import PCM_FRAME_BYTES, ulaw_to_pcm16
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
 from telephony.bridge.session import MAX_BUFFERED_AGENT_FRAMES, MAX_PENDING_MARKS
-from tests.test_bridge_session import (
-    ACCOUNT,
-    CALL,
-    TIMEOUT,
-    FakeAgent,
-    LoopThread,
-    agent_ulaw,
-    wait_until,
-)
+from tests.helpers.bridge import ACCOUNT, CALL, TIMEOUT, FakeAgent, LoopThread, agent_ulaw
+from tests.helpers.wait import wait_for
 
 HUGE = "1" * 5000  # past Python's 4,300-digit int() limit
-
-
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.stop()
-
-
-@pytest.fixture
-def agent(loop_thread: LoopThread) -> Iterator[FakeAgent]:
-    fake = FakeAgent(loop_thread)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def runner() -> Iterator[BridgeRunner]:
-    bridge = BridgeRunner(open_timeout=2.0)
-    yield bridge
-    bridge.shutdown(timeout=3.0)
 
 
 def open_started(runner: BridgeRunner, agent: FakeAgent, wire: str = "twilio") -> BridgeSession:
@@ -159,7 +131,7 @@ def test_malformed_agent_messages_are_ignored_and_the_call_goes_on(
         agent.send(message)
     good = agent_ulaw(160) if wire == "twilio" else ulaw_to_pcm16(agent_ulaw(160))
     agent.send(media_json(wire, base64.b64encode(good).decode()))
-    wait_until(lambda: session.buffered_agent_frames == 1)
+    wait_for(lambda: session.buffered_agent_frames == 1)
 
     assert not session.hangup_requested()
     assert not agent.closed.is_set()
@@ -175,7 +147,7 @@ def test_a_flood_of_junk_is_logged_a_few_times_not_once_per_message(
 
     for i in range(500):
         agent.send(media_json("twilio", "", sequenceNumber=HUGE if i % 2 else "x"))
-    wait_until(lambda: session.ignored_messages == 500)
+    wait_for(lambda: session.ignored_messages == 500)
 
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert 1 <= len(warnings) <= 2
@@ -195,10 +167,10 @@ def test_after_the_first_warning_one_summary_at_most_per_interval(
 
     for _ in range(20):
         agent.send("not json")
-    wait_until(lambda: session.ignored_messages == 20)
-    time.sleep(0.35)
+    wait_for(lambda: session.ignored_messages == 20)
+    time.sleep(0.35)  # the 0.3 s warning interval elapses: that is the behaviour under test
     agent.send('{"event": "hello"}')
-    wait_until(lambda: session.ignored_messages == 21)
+    wait_for(lambda: session.ignored_messages == 21)
 
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(messages) == 2
@@ -220,7 +192,7 @@ def test_one_15_mb_media_message_queues_no_more_than_the_cap(
     total_frames = len(raw) * pcm_per_byte // PCM_FRAME_BYTES
 
     agent.send(media_json(wire, base64.b64encode(raw).decode()))
-    wait_until(lambda: session.buffered_agent_frames >= MAX_BUFFERED_AGENT_FRAMES, timeout=10)
+    wait_for(lambda: session.buffered_agent_frames >= MAX_BUFFERED_AGENT_FRAMES, timeout=10)
 
     assert session.buffered_agent_frames == MAX_BUFFERED_AGENT_FRAMES
     assert session.agent_frames_dropped == total_frames - MAX_BUFFERED_AGENT_FRAMES
@@ -229,9 +201,9 @@ def test_one_15_mb_media_message_queues_no_more_than_the_cap(
     for _ in range(10):
         session.next_agent_audio()
     agent.send(media_json(wire, base64.b64encode(raw[:16000]).decode()))
-    wait_until(lambda: session.buffered_agent_frames == MAX_BUFFERED_AGENT_FRAMES)
+    wait_for(lambda: session.buffered_agent_frames == MAX_BUFFERED_AGENT_FRAMES)
     dropped_more = 16000 * pcm_per_byte // PCM_FRAME_BYTES - 10
-    wait_until(
+    wait_for(
         lambda: (
             session.agent_frames_dropped == total_frames - MAX_BUFFERED_AGENT_FRAMES + dropped_more
         )
@@ -241,12 +213,12 @@ def test_one_15_mb_media_message_queues_no_more_than_the_cap(
 def test_marks_waiting_behind_audio_are_capped_too(runner: BridgeRunner, agent: FakeAgent) -> None:
     session = open_started(runner, agent)
     agent.send_media(session.stream_sid, agent_ulaw(160))  # one frame, never played here
-    wait_until(lambda: session.buffered_agent_frames == 1)
+    wait_for(lambda: session.buffered_agent_frames == 1)
 
     for i in range(MAX_PENDING_MARKS + 50):
         agent.send_mark(session.stream_sid, f"m{i}")
     agent.send_media(session.stream_sid, agent_ulaw(160))  # handled after every mark
-    wait_until(lambda: session.buffered_agent_frames == 2, timeout=20)
+    wait_for(lambda: session.buffered_agent_frames == 2, timeout=20)
 
     assert session.pending_marks == MAX_PENDING_MARKS
     assert session.ignored_messages == 50
@@ -268,7 +240,7 @@ def test_an_agent_that_sends_nothing_is_disconnected_after_the_idle_timeout(
     with BridgeRunner(open_timeout=2.0, idle_timeout=0.6, ping_interval=0.2) as runner:
         session = open_started(runner, agent)
         began = time.monotonic()
-        wait_until(session.hangup_requested)
+        wait_for(session.hangup_requested)
         waited = time.monotonic() - began
 
         assert session.hangup_reason == "agent_idle"
@@ -283,7 +255,7 @@ def test_an_agent_that_keeps_sending_stays_connected(agent: FakeAgent) -> None:
         session = open_started(runner, agent)
         for i in range(8):  # 1.6 s, well past the idle timeout
             agent.send_mark(session.stream_sid, f"m{i}")
-            time.sleep(0.2)
+            time.sleep(0.2)  # pacing: each mark comes inside the idle timeout
 
         assert not session.hangup_requested()
         assert len(agent.wait_for("mark", 8)) == 8
@@ -364,7 +336,7 @@ def run_raw(
     try:
         with BridgeRunner(open_timeout=2.0, **runner_kwargs) as runner:
             session = runner.open(url=raw.url, stream=StreamInfo(call_sid=CALL, account_sid=""))
-            wait_until(session.hangup_requested)
+            wait_for(session.hangup_requested)
             assert raw.closed.wait(TIMEOUT)
     finally:
         raw.stop()
@@ -392,7 +364,7 @@ async def _marks_without_reading(writer: asyncio.StreamWriter) -> None:
     for _ in range(20):
         writer.write(frame(0x1, mark) * 1000)
         await writer.drain()
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(3.0)  # the stuck reader, held until the bridge gives up on it
 
 
 def test_an_agent_that_stops_reading_is_ended_before_our_buffer_grows_without_bound(
@@ -486,7 +458,7 @@ def test_a_bridge_bug_on_one_message_is_a_bridge_error_not_an_agent_hang_up(
     session = open_started(runner, agent)
 
     agent.send_mark(session.stream_sid, "m")
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_reason == "bridge_error"
     assert session.hangup_cause == "bridge_error"
@@ -496,7 +468,7 @@ def test_agent_stop_keeps_its_agent_prefixed_cause(runner: BridgeRunner, agent: 
     session = open_started(runner, agent)
 
     agent.send_json({"event": "stop"})
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_cause == "agent:agent_stop"
 
@@ -515,11 +487,11 @@ def test_the_reference_agent_listening_longer_than_the_idle_timeout_is_not_idle(
         with BridgeRunner(open_timeout=2.0, idle_timeout=0.6, ping_interval=0.2) as runner:
             url = f"ws://127.0.0.1:{reference_agent.bound_port(server)}"
             session = runner.open(url=url, stream=StreamInfo(call_sid=CALL, account_sid=""))
-            wait_until(session.hangup_requested)
+            wait_for(session.hangup_requested)
     finally:
         server.close()
         loop_thread.run(server.wait_closed())
 
     assert session.hangup_reason == "agent_closed"  # its own end after 2 s, not agent_idle
-    wait_until(lambda: len(records) == 1)
+    wait_for(lambda: len(records) == 1)
     assert records[0]["seconds"] >= 1.9

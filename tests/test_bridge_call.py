@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from campaigns.models import CallAttempt
 from compliance.models import AuditEntry, Suppression
 from telephony.bridge.audio import ulaw_to_pcm16
+from tests.helpers.processes import CalleeProcess, dial_json
 from tests.sipp_harness import SippUAS, write_dtmf_pcap
-from tests.test_dial_sipp import dial_json
 
 # Echo starts at once; the first mark goes after 10 callee frames, the barge-in after 60, the
 # REST hang-up after 120 (~2.4 s of callee audio).
@@ -212,8 +212,6 @@ def test_sip_info_dtmf_on_a_mu_law_trunk_reaches_the_agent_and_opts_out(
 ) -> None:
     # The built-in pjsua2 callee negotiates PCMU with the engine and presses 9 by SIP INFO
     # (application/dtmf-relay) 0.6 s after answering.
-    from tests.test_callee import CalleeProcess
-
     callee = CalleeProcess(tmp_path, "--dtmf", "600:9:info", "--talk-seconds", "3")
     agent = RecordingAgent()
     try:

@@ -12,7 +12,6 @@ import http.client
 import json
 import logging
 import re
-import select
 import socket
 import threading
 import time
@@ -34,6 +33,8 @@ from telephony.bridge.rest import (
     _client_ip,
     stream_credentials,
 )
+from tests.helpers.bridge import closed_by_server, connect_from
+from tests.helpers.wait import wait_for
 
 T = TypeVar("T")
 
@@ -101,6 +102,11 @@ class Harness:
             self.hangups.append((call_sid, reason))
 
         return hang_up
+
+
+def open_from(h: Harness, client_ip: str) -> int:
+    """Connections from client_ip the server has accepted and not yet forgotten."""
+    return h.server._per_client.get(client_ip, 0)
 
 
 @pytest.fixture
@@ -569,7 +575,7 @@ def test_close_drops_idle_connections_promptly() -> None:
     h = Harness(read_timeout=30.0)
     try:
         with socket.create_connection(("127.0.0.1", h.port), timeout=TIMEOUT) as idle:
-            time.sleep(0.05)  # let the server accept it
+            wait_for(lambda: open_from(h, "127.0.0.1") == 1, what="the server to accept it")
             started = time.monotonic()
             h.run(h.server.close())
             assert time.monotonic() - started < 2.0
@@ -600,30 +606,6 @@ def test_urllib_without_credentials_surfaces_401(harness: Harness) -> None:
 # --- connection limits -------------------------------------------------------------------------
 
 
-def connect_from(source_ip: str, port: int) -> socket.socket:
-    """A TCP connection to the server from one of loopback's many addresses (127.0.0.0/8)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((source_ip, 0))
-        sock.settimeout(TIMEOUT)
-        sock.connect(("127.0.0.1", port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def closed_by_server(sock: socket.socket, within: float) -> bool:
-    """Whether the server closed (or reset) this connection without answering, within the time."""
-    readable, _, _ = select.select([sock], [], [], within)
-    if not readable:
-        return False
-    try:
-        return sock.recv(65536) == b""
-    except ConnectionResetError:
-        return True
-
-
 def test_idle_connections_from_one_address_cannot_lock_out_another(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -634,7 +616,13 @@ def test_idle_connections_from_one_address_cannot_lock_out_another(
     try:
         for _ in range(70):
             idle.append(connect_from("127.0.0.2", h.port))
-        time.sleep(0.2)  # the server has accepted them all
+        wait_for(
+            lambda: (
+                open_from(h, "127.0.0.2") == 8
+                and sum(closed_by_server(sock, 0.0) for sock in idle) == 62
+            ),
+            what="the server to accept 8 and refuse the rest",
+        )
         started = time.monotonic()
         assert hang_up(h.port).status == 200  # from 127.0.0.1
         assert time.monotonic() - started < 1.0
@@ -659,14 +647,14 @@ def test_per_client_cap_is_a_parameter_and_frees_up_as_connections_close(
     h = harness_factory(read_timeout=TIMEOUT, max_conn_per_client=2)
     first, second = connect_from("127.0.0.3", h.port), connect_from("127.0.0.3", h.port)
     with first, second:
-        time.sleep(0.1)
+        wait_for(lambda: open_from(h, "127.0.0.3") == 2, what="the server to accept both")
         with connect_from("127.0.0.3", h.port) as third:
             assert closed_by_server(third, 1.0)  # at once, not after the 5 s read timeout
         with connect_from("127.0.0.4", h.port) as elsewhere:
             assert not closed_by_server(elsewhere, 0.1)  # another address has its own count
         assert not closed_by_server(first, 0.0) and not closed_by_server(second, 0.0)
         first.close()
-        time.sleep(0.1)  # the server sees the EOF and forgets that connection
+        wait_for(lambda: open_from(h, "127.0.0.3") == 1, what="the server to forget one")
         with connect_from("127.0.0.3", h.port) as again:
             again.sendall(
                 f"GET {call_path(LIVE)} HTTP/1.1\r\nHost: x\r\n"

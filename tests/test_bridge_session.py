@@ -6,7 +6,6 @@ The test thread (or a small pump thread) plays the engine's media thread: it cal
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import math
@@ -19,14 +18,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from telephony.bridge.audio import PCM_FRAME_BYTES, pcm16_to_ulaw, silence_pcm, ulaw_to_pcm16
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
@@ -36,22 +31,11 @@ from telephony.reference_agent import (
     greeting_ulaw,
     start_reference_agent,
 )
+from tests.helpers.bridge import ACCOUNT, CALL, TIMEOUT, FakeAgent, LoopThread, agent_ulaw
+from tests.helpers.wait import wait_for
 
-T = TypeVar("T")
-
-ACCOUNT = "AC00000000000000000000000000000001"
-CALL = "CA00000000000000000000000000000002"
 PARAMS = {"campaign_id": "7", "attempt_id": "1234", "amd": "human"}
 SILENCE = silence_pcm()
-TIMEOUT = 5.0
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for condition")
-        time.sleep(0.002)
 
 
 def tone_frame(index: int) -> bytes:
@@ -59,11 +43,6 @@ def tone_frame(index: int) -> bytes:
     freq = 300 + 50 * index
     samples = [int(6000 * math.sin(2 * math.pi * freq * n / 8000)) + index for n in range(160)]
     return struct.pack("<160h", *samples)
-
-
-def agent_ulaw(count: int) -> bytes:
-    # Avoid 0x7F/0xFF: they decode to PCM zero and would look like silence.
-    return bytes(0x20 + i % 0x50 for i in range(count))
 
 
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
@@ -78,89 +57,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-class LoopThread:
-    """An asyncio loop in its own thread, standing in for the agent's process."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(TIMEOUT)
-        self.loop.close()
-
-
-class FakeAgent:
-    """A real websockets server on 127.0.0.1 recording what the bridge sends, scripted by tests."""
-
-    def __init__(self, loop_thread: LoopThread, *, handshake_delay: float = 0.0) -> None:
-        self._lt = loop_thread
-        self._delay = handshake_delay
-        self._lock = threading.Lock()
-        self._messages: list[dict[str, Any]] = []
-        self.closed = threading.Event()
-        self._conn: ServerConnection | None = None
-        self.server: Server = self._lt.run(self._start())
-        self.url = f"ws://127.0.0.1:{bound_port(self.server)}"
-
-    async def _start(self) -> Server:
-        return await serve(self._handle, "127.0.0.1", 0, process_request=self._process_request)
-
-    async def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        if self._delay:
-            await asyncio.sleep(self._delay)
-        return None
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        self._conn = ws
-        try:
-            async for raw in ws:
-                with self._lock:
-                    self._messages.append(json.loads(raw))
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closed.set()
-
-    def messages(self, event: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [m for m in self._messages if event is None or m["event"] == event]
-
-    def wait_for(self, event: str, count: int = 1) -> list[dict[str, Any]]:
-        wait_until(lambda: len(self.messages(event)) >= count)
-        return self.messages(event)
-
-    def send(self, data: str | bytes) -> None:
-        assert self._conn is not None
-        self._lt.run(self._conn.send(data))
-
-    def send_json(self, obj: dict[str, Any]) -> None:
-        self.send(json.dumps(obj))
-
-    def send_media(self, stream_sid: str, ulaw: bytes) -> None:
-        payload = base64.b64encode(ulaw).decode()
-        self.send_json({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
-
-    def send_mark(self, stream_sid: str, name: str) -> None:
-        self.send_json({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
-
-    def close(self) -> None:
-        assert self._conn is not None
-        self._lt.run(self._conn.close())
-
-    async def _stop(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
-
-    def stop(self) -> None:
-        self._lt.run(self._stop())
 
 
 class MediaPump:
@@ -191,27 +87,6 @@ class MediaPump:
                 self.played.append(frame)
             index += 1
             time.sleep(self.period)
-
-
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.stop()
-
-
-@pytest.fixture
-def agent(loop_thread: LoopThread) -> Iterator[FakeAgent]:
-    fake = FakeAgent(loop_thread)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def runner() -> Iterator[BridgeRunner]:
-    bridge = BridgeRunner(open_timeout=2.0)
-    yield bridge
-    bridge.shutdown(timeout=3.0)
 
 
 def open_session(runner: BridgeRunner, url: str) -> BridgeSession:
@@ -266,7 +141,7 @@ def test_callee_audio_reaches_agent_in_order_numbered_and_decodable(
 
     for frame in frames:
         session.on_call_audio(frame)
-        time.sleep(0.002)
+        time.sleep(0.002)  # paced like the media clock (if faster): not waiting on anything
     media = agent.wait_for("media", len(frames))
 
     assert len(media) == len(frames)
@@ -318,7 +193,7 @@ def test_agent_media_of_odd_sizes_is_played_frame_by_frame_in_order(
         agent.send_media(session.stream_sid, ulaw[offset : offset + size])
         offset += size
 
-    wait_until(lambda: session.buffered_agent_frames == 5)
+    wait_for(lambda: session.buffered_agent_frames == 5)
     played = [session.next_agent_audio() for _ in range(5)]
 
     assert all(len(frame) == PCM_FRAME_BYTES for frame in played)
@@ -333,11 +208,11 @@ def test_mark_is_echoed_only_after_the_audio_before_it_was_pulled(
     session = open_started(runner, agent)
     agent.send_media(session.stream_sid, agent_ulaw(3 * 160))
     agent.send_mark(session.stream_sid, "m1")
-    wait_until(lambda: session.pending_marks == 1)
+    wait_for(lambda: session.pending_marks == 1)
 
     session.next_agent_audio()
     session.next_agent_audio()
-    time.sleep(0.1)
+    time.sleep(0.1)  # a mark echoed too early would arrive within this: nothing to wait on
     assert agent.messages("mark") == []
 
     session.next_agent_audio()
@@ -358,7 +233,7 @@ def test_mark_after_a_partial_frame_waits_for_that_frame(
     ulaw = agent_ulaw(100)
     agent.send_media(session.stream_sid, ulaw)
     agent.send_mark(session.stream_sid, "short")
-    wait_until(lambda: session.pending_marks == 1)
+    wait_for(lambda: session.pending_marks == 1)
 
     frame = session.next_agent_audio()
 
@@ -385,7 +260,7 @@ def test_clear_drops_buffered_audio_and_echoes_pending_marks(
     agent.send_mark(session.stream_sid, "a")
     agent.send_media(session.stream_sid, agent_ulaw(5 * 160))
     agent.send_mark(session.stream_sid, "b")
-    wait_until(lambda: session.pending_marks == 2)
+    wait_for(lambda: session.pending_marks == 2)
     assert session.buffered_agent_frames == 15
     assert session.next_agent_audio() != SILENCE
 
@@ -397,7 +272,7 @@ def test_clear_drops_buffered_audio_and_echoes_pending_marks(
     assert session.next_agent_audio() == SILENCE
     # Audio after the clear plays normally.
     agent.send_media(session.stream_sid, agent_ulaw(160))
-    wait_until(lambda: session.buffered_agent_frames == 1)
+    wait_for(lambda: session.buffered_agent_frames == 1)
     assert session.next_agent_audio() == ulaw_to_pcm16(agent_ulaw(160))
 
 
@@ -412,7 +287,7 @@ def test_malformed_and_binary_frames_from_the_agent_are_ignored(
     agent.send('{"event": "media", "media": {"payload": "@@"}}')
     agent.send('{"event": "mark", "mark": {}}')
     agent.send_media(session.stream_sid, agent_ulaw(160))
-    wait_until(lambda: session.buffered_agent_frames == 1)
+    wait_for(lambda: session.buffered_agent_frames == 1)
 
     assert session.next_agent_audio() == ulaw_to_pcm16(agent_ulaw(160))
     session.on_call_audio(tone_frame(0))
@@ -435,7 +310,7 @@ def test_agent_closing_the_socket_requests_hangup(runner: BridgeRunner, agent: F
     assert not session.hangup_requested()
 
     agent.close()
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_reason == "agent_closed"
     # The media thread keeps ticking until the engine hangs up: that must stay harmless.
@@ -447,7 +322,7 @@ def test_agent_stop_message_requests_hangup(runner: BridgeRunner, agent: FakeAge
     session = open_started(runner, agent)
 
     agent.send_json({"event": "stop", "streamSid": session.stream_sid})
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_reason == "agent_stop"
 
@@ -457,7 +332,7 @@ def test_unreachable_agent_requests_hangup(runner: BridgeRunner) -> None:
 
     session.on_call_audio(tone_frame(0))
     assert session.next_agent_audio() == SILENCE
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_reason == "agent_unreachable"
 
@@ -465,7 +340,7 @@ def test_unreachable_agent_requests_hangup(runner: BridgeRunner) -> None:
 def test_invalid_agent_url_requests_hangup(runner: BridgeRunner) -> None:
     session = open_session(runner, "http://127.0.0.1:1/not-a-websocket")
 
-    wait_until(session.hangup_requested)
+    wait_for(session.hangup_requested)
 
     assert session.hangup_reason == "agent_unreachable"
 
@@ -490,7 +365,7 @@ def test_close_sends_stop_after_pending_media_and_closes_the_socket(
         "streamSid": session.stream_sid,
     }
     assert session.hangup_reason is None
-    wait_until(lambda: runner.active_sessions == 0)
+    wait_for(lambda: runner.active_sessions == 0)
 
 
 def test_close_before_the_agent_answers_abandons_the_connection(
@@ -501,10 +376,10 @@ def test_close_before_the_agent_answers_abandons_the_connection(
         session = open_session(runner, slow_agent.url)
         session.close()
 
-        wait_until(lambda: runner.active_sessions == 0)
+        wait_for(lambda: runner.active_sessions == 0)
 
         assert session.hangup_reason is None
-        time.sleep(0.6)
+        time.sleep(0.6)  # past the agent's 0.5 s handshake: nothing must arrive, nothing to wait on
         assert slow_agent.messages() == []
     finally:
         slow_agent.stop()
@@ -536,9 +411,9 @@ def test_reference_agent_greets_marks_and_hangs_up_after_talk_seconds(
         began = time.monotonic()
         # Four times faster than real time, so the 1 s greeting is played well before hang-up.
         with MediaPump(session, period=0.005) as pump:
-            wait_until(session.hangup_requested)
+            wait_for(session.hangup_requested)
         elapsed = time.monotonic() - began
-        wait_until(lambda: len(records) == 1)
+        wait_for(lambda: len(records) == 1)
     finally:
         server.close()
         loop_thread.run(server.wait_closed())
@@ -572,7 +447,7 @@ def test_run_agent_command_serves_streams_and_exits_cleanly_on_sigterm(
         assert ready.startswith("agent listening on ws://127.0.0.1:")
         session = open_session(runner, ready.split()[-1])
         with MediaPump(session):
-            wait_until(session.hangup_requested)
+            wait_for(session.hangup_requested)
         record = json.loads(read_line(proc.stdout))
 
         proc.send_signal(signal.SIGTERM)
@@ -609,7 +484,7 @@ def test_an_exotel_stream_speaks_snake_case_and_raw_pcm_both_ways(
     agent.send_json({"event": "media", "stream_sid": session.stream_sid,
                      "media": {"payload": base64.b64encode(pcm).decode()}})  # fmt: skip
     agent.send_json({"event": "mark", "stream_sid": session.stream_sid, "mark": {"name": "m1"}})
-    wait_until(lambda: session.buffered_agent_frames == 2)
+    wait_for(lambda: session.buffered_agent_frames == 2)
     assert [session.next_agent_audio(), session.next_agent_audio()] == [
         tone_frame(5),
         tone_frame(6),

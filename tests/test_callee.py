@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -31,9 +30,9 @@ from telephony.callee import (
     recording_stem,
     request_uri_user,
 )
-from tests.sipp_harness import HOST, UacResult, free_udp_port, process_alive, run_uac
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.processes import REPO, CalleeProcess
+from tests.helpers.wait import wait_for
+from tests.sipp_harness import UacResult, process_alive, run_uac
 
 # --- the table --------------------------------------------------------------------------------
 
@@ -297,53 +296,6 @@ def test_recording_stem_is_a_safe_file_name(call_id: str, stem: str) -> None:
 # --- the real process over SIP ------------------------------------------------------------------
 
 
-class CalleeProcess:
-    """`manage.py run_callee` on a free port, stopped (SIGTERM, then SIGKILL) when done."""
-
-    def __init__(self, workdir: Path, *extra: str) -> None:
-        self.port = free_udp_port()
-        self.workdir = workdir
-        self.log = workdir / f"callee_{self.port}.log"
-        env = dict(os.environ)
-        env["DJANGO_SETTINGS_MODULE"] = "dialer.settings"
-        env["DIALER_VAR_DIR"] = str(workdir / "var")
-        cmd = [sys.executable, "manage.py", "run_callee", "--port", str(self.port), *extra]
-        # A file rather than a pipe: nobody reads the output while calls run.
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-            )
-        self._wait_ready()
-
-    @property
-    def target(self) -> str:
-        return f"{HOST}:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if f"callee listening on sip:{HOST}:{self.port}" in self.output():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"run_callee exited {self.proc.returncode}: {self.output()}")
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"run_callee not ready: {self.output()}")
-
-    def stop(self, timeout: float = 10) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
-
-
 @pytest.fixture(scope="module")
 def callee(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalleeProcess]:
     proc = CalleeProcess(tmp_path_factory.mktemp("callee"))
@@ -363,6 +315,7 @@ def _call(
     return run_uac(scenario, callee.target, service=number, workdir=tmp_path, keys=keys)
 
 
+@pytest.mark.slow
 def test_number_ending_0_rings_then_answers_with_a_tone(
     callee: CalleeProcess, tmp_path: Path
 ) -> None:
@@ -371,6 +324,7 @@ def test_number_ending_0_rings_then_answers_with_a_tone(
     assert result.rtp_packets > 30  # 1.5 s held: about 75 tone frames
 
 
+@pytest.mark.slow
 def test_number_ending_4_sends_early_media_then_answers(
     callee: CalleeProcess, tmp_path: Path
 ) -> None:
@@ -382,6 +336,7 @@ def test_number_ending_4_sends_early_media_then_answers(
 REFUSALS = [("5", "486"), ("7", "603"), ("8", "404"), ("9", "480")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("digit", "code"), REFUSALS)
 def test_refusing_numbers_get_their_final_response(
     callee: CalleeProcess, tmp_path: Path, digit: str, code: str
@@ -390,11 +345,13 @@ def test_refusing_numbers_get_their_final_response(
     assert result.returncode == 0, result.output + callee.output()
 
 
+@pytest.mark.slow
 def test_number_ending_6_rings_until_cancel_then_487(callee: CalleeProcess, tmp_path: Path) -> None:
     result = _call(callee, "uac_cancel.xml", "919876543216", tmp_path)
     assert result.returncode == 0, result.output + callee.output()
 
 
+@pytest.mark.slow
 def test_callee_hangs_up_after_the_talk_time(tmp_path: Path) -> None:
     proc = CalleeProcess(tmp_path, "--talk-seconds", "1")
     try:
@@ -406,6 +363,7 @@ def test_callee_hangs_up_after_the_talk_time(tmp_path: Path) -> None:
         assert proc.stop() == 0, proc.output()
 
 
+@pytest.mark.slow
 def test_sigterm_hangs_up_live_calls_and_exits_0(tmp_path: Path) -> None:
     proc = CalleeProcess(tmp_path)
     results: list[UacResult] = []
@@ -414,7 +372,9 @@ def test_sigterm_hangs_up_live_calls_and_exits_0(tmp_path: Path) -> None:
     )
     uac.start()
     try:
-        time.sleep(2.0)  # rung and answered: the call is up, 28 s of talk time left
+        wait_for(lambda: "first response" in proc.output(), timeout=20, what="the INVITE")
+        # Past its 0.8 s of ringing: answered, 28 s of talk time left (no sign of it to wait on).
+        time.sleep(1.2)
         assert proc.stop() == 0, proc.output()
         assert "callee stopped" in proc.output()
     finally:
@@ -423,8 +383,10 @@ def test_sigterm_hangs_up_live_calls_and_exits_0(tmp_path: Path) -> None:
     assert results and results[0].returncode == 0, results[0].output if results else "no result"
 
 
+@pytest.mark.slow
 def test_a_fifth_concurrent_call_is_refused_busy(callee: CalleeProcess, tmp_path: Path) -> None:
     ringing: list[UacResult] = []
+    before = callee.output().count("first response")
     uacs = [
         threading.Thread(
             target=lambda n=n: ringing.append(
@@ -436,7 +398,12 @@ def test_a_fifth_concurrent_call_is_refused_busy(callee: CalleeProcess, tmp_path
     for uac in uacs:
         uac.start()
     try:
-        time.sleep(0.4)  # all four ringing; each cancels 1 s after its 180
+        # All four ringing; each cancels 1 s after its 180.
+        wait_for(
+            lambda: callee.output().count("first response") >= before + 4,
+            timeout=10,
+            what="four ringing calls",
+        )
         fifth = _call(callee, "uac_reject.xml", "5550", tmp_path, keys={"code": "486"})
     finally:
         for uac in uacs:
@@ -560,16 +527,20 @@ UAC_RECORD_DTMF = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 def _final_sidecars(record_dir: Path, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
     """The sidecars in record_dir, in call order, once the callee has finished all `count`."""
-    deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        found = [json.loads(p.read_text()) for p in record_dir.glob("*.json")]
-        if len(found) == count and all(info["ended"] is not None for info in found):
-            return sorted(found, key=lambda info: info["answered"]["mono"])
-        time.sleep(0.05)
-    raise AssertionError(f"not {count} final sidecars in {record_dir}: {found}")
+
+    def final() -> bool:
+        found[:] = [json.loads(p.read_text()) for p in record_dir.glob("*.json")]
+        return len(found) == count and all(info["ended"] is not None for info in found)
+
+    try:
+        wait_for(final, timeout=timeout, interval=0.05, what=f"{count} final sidecars")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} in {record_dir}: {found}") from None
+    return sorted(found, key=lambda info: info["answered"]["mono"])
 
 
+@pytest.mark.slow
 def test_callee_records_received_audio_and_sends_dtmf(tmp_path: Path) -> None:
     record_dir = tmp_path / "rec"
     scenario = tmp_path / "uac_record_dtmf.xml"
@@ -642,6 +613,7 @@ def _check_recording(record_dir: Path, info: dict[str, Any]) -> None:
     assert all(g == pytest.approx(1.25, abs=0.03) for g in gaps), gaps
 
 
+@pytest.mark.slow
 def test_callee_refuses_a_bad_dtmf_spec() -> None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="dialer.settings")
     done = subprocess.run(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,40 +12,10 @@ import redis
 from campaigns.models import CallAttempt
 from compliance.models import AuditEntry, Suppression
 from compliance.registry import registry_replace
+from tests.helpers.processes import dial, dial_json
 from tests.sipp_harness import SippUAS, free_udp_port, write_dtmf_pcap
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "dial", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def dial_json(env: dict[str, str], number: str, trunk: str, *extra: str) -> dict:
-    done = dial(
-        env,
-        number,
-        "--trunk",
-        trunk,
-        "--cli",
-        "+911600123456",
-        "--purpose",
-        "transactional",
-        "--sector",
-        "bfsi",
-        "--json",
-        *extra,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
+pytestmark = pytest.mark.slow
 
 REJECTIONS = [
     (486, "Busy Here", "busy"),

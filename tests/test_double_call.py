@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.lifecycle import campaign_start
-from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
+from dialer.processes import ManagedProcess
 from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
-from tests.sipp_harness import free_udp_port
-from tests.test_callee import CalleeProcess
+from tests.helpers.processes import CalleeProcess
+from tests.helpers.stack import engine_pool, worker
+from tests.helpers.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +43,10 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[CalleePro
     callee = CalleeProcess(tmp_path)
     started: list[ManagedProcess] = []
     try:
-        base = free_udp_port()
-        engines = manage_cmd("run_engine", "--processes", "2", "--base-port", str(base),
-                             "--drain-seconds", "3")  # fmt: skip
-        worker = celery_cmd("worker", "-B", "-s", str(tmp_path / "beat"), "--pool", "prefork",
-                            "-c", "2", "-Q", "dialer", "--loglevel", "INFO")  # fmt: skip
-        started.append(ManagedProcess("engine", engines, env=stack_env, log_dir=tmp_path))
+        # Listed before they start, so that one that fails to start is stopped too.
+        started.append(engine_pool(stack_env, tmp_path, 2, drain_seconds=3))
         started[-1].start(ready="engine ready")
-        started.append(ManagedProcess("worker", worker, env=stack_env, log_dir=tmp_path))
+        started.append(worker(stack_env, tmp_path))
         started[-1].start(ready="ready.")
         yield callee, tmp_path
     finally:
@@ -81,13 +78,17 @@ def test_an_old_bad_retry_delay_gets_nobody_called_twice(
     answers = make_contact(campaign=campaign, number=ANSWERS)
 
     campaign_start(campaign_id=campaign.pk)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _invites(callee)[ANSWERS[-4:]] < 2:
-        if Contact.objects.get(id=answers.pk).status == "done":
-            break
-        time.sleep(0.2)
+    wait_for(
+        lambda: (
+            _invites(callee)[ANSWERS[-4:]] >= 2
+            or Contact.objects.get(id=answers.pk).status == "done"
+        ),
+        timeout=60,
+        interval=0.2,
+        what="the answering contact to be done (or called twice)",
+    )
     # Long enough for the reaper to act on an engine whose heartbeat stopped (stale after 3 s,
-    # reaped every 5 s), had it stopped.
+    # reaped every 5 s), had it stopped: waiting for something not to happen has no condition.
     time.sleep(9)
     invites = _invites(callee)
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connection
 
-from campaigns.models import CallAttempt
 from campaigns.services.lifecycle import campaign_start
 from dialer.processes import ManagedProcess
-from tests.sipp_harness import SippUAS
-from tests.test_campaign_flow import (
-    _assert_each_contact_once,
-    _campaign,
-    _engine_pool,
-    _wait_completed,
-    _worker,
+from tests.helpers.stack import (
+    assert_each_contact_once,
+    engine_pool,
+    stack_campaign,
+    wait_answered,
+    wait_completed,
+    worker,
 )
+from tests.helpers.wait import wait_for
+from tests.sipp_harness import SippUAS
+
+pytestmark = pytest.mark.slow
 
 
 def _restart_postgres() -> None:
@@ -34,16 +36,17 @@ def _restart_postgres() -> None:
     )
 
 
+def _connected() -> bool:
+    connection.close()
+    try:
+        connection.ensure_connection()
+    except OperationalError:
+        return False
+    return True
+
+
 def _reconnect(timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        connection.close()
-        try:
-            connection.ensure_connection()
-            return
-        except OperationalError:
-            assert time.monotonic() < deadline, "PostgreSQL did not come back"
-            time.sleep(0.5)
+    wait_for(_connected, timeout=timeout, interval=0.5, what="PostgreSQL to come back")
 
 
 @pytest.mark.skipif(
@@ -56,19 +59,16 @@ def test_postgres_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
     processes: list[ManagedProcess] = []
     try:
         with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
-            campaign = _campaign(uas.uri, 12, max_call_s=3)
-            processes.append(_engine_pool(stack_env, tmp_path, 2).start(ready="engine ready"))
-            processes.append(_worker(stack_env, tmp_path).start(ready="ready."))
+            campaign = stack_campaign(uas.uri, 12, max_call_s=3)
+            processes.append(engine_pool(stack_env, tmp_path, 2).start(ready="engine ready"))
+            processes.append(worker(stack_env, tmp_path).start(ready="ready."))
             campaign_start(campaign_id=campaign.pk)
-            deadline = time.monotonic() + 30
-            while not CallAttempt.objects.filter(campaign=campaign, status="answered").exists():
-                assert time.monotonic() < deadline, "no call was answered"
-                time.sleep(0.1)
+            wait_answered(campaign)
             _restart_postgres()  # live calls in the engines, tasks in flight in the worker
             _reconnect()
-            _wait_completed(campaign.pk, timeout=120)
+            wait_completed(campaign.pk, timeout=120)
             invites = uas.invites()
-        _assert_each_contact_once(campaign, invites)
+        assert_each_contact_once(campaign, invites)
         assert all(p.alive() for p in processes), "a process died with PostgreSQL"
     finally:
         for proc in reversed(processes):

@@ -9,17 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.models import CallAttempt
 from campaigns.services.lifecycle import campaign_start
 from dialer.processes import ManagedProcess, free_port
-from tests.sipp_harness import SippUAS
-from tests.test_campaign_flow import (
-    _assert_each_contact_once,
-    _campaign,
-    _engine_pool,
-    _wait_completed,
-    _worker,
+from tests.helpers.stack import (
+    assert_each_contact_once,
+    engine_pool,
+    stack_campaign,
+    wait_answered,
+    wait_completed,
+    worker,
 )
+from tests.helpers.wait import wait_for
+from tests.sipp_harness import SippUAS
+
+pytestmark = pytest.mark.slow
 
 
 def _redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -42,15 +45,17 @@ def _redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while (
-        subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        != "PONG"
-    ):
-        assert time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.1)
+    wait_for(
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            == "PONG"
+        ),
+        timeout=10,
+        interval=0.1,
+        what="redis-server to answer PING",
+    )
     return proc
 
 
@@ -73,21 +78,18 @@ def test_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
     processes: list[ManagedProcess] = []
     try:
         with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
-            campaign = _campaign(uas.uri, 12, max_call_s=2)
-            processes.append(_engine_pool(env, tmp_path, 2).start(ready="engine ready"))
-            processes.append(_worker(env, tmp_path).start(ready="ready."))
+            campaign = stack_campaign(uas.uri, 12, max_call_s=2)
+            processes.append(engine_pool(env, tmp_path, 2).start(ready="engine ready"))
+            processes.append(worker(env, tmp_path).start(ready="ready."))
             campaign_start(campaign_id=campaign.pk)
-            deadline = time.monotonic() + 30
-            while not CallAttempt.objects.filter(campaign=campaign, status="answered").exists():
-                assert time.monotonic() < deadline, "no call was answered"
-                time.sleep(0.1)
+            wait_answered(campaign)
             redis_proc.kill()  # mid-campaign: broker, queued tasks and pacing leases gone
             redis_proc.wait(timeout=10)
-            time.sleep(3)
+            time.sleep(3)  # the outage: Redis stays down this long
             redis_proc = _redis(port, tmp_path)
-            _wait_completed(campaign.pk, timeout=120)
+            wait_completed(campaign.pk, timeout=120)
             invites = uas.invites()
-        _assert_each_contact_once(campaign, invites)
+        assert_each_contact_once(campaign, invites)
         assert all(p.alive() for p in processes), "a process died with Redis"
     finally:
         for proc in reversed(processes):

@@ -1,0 +1,1 @@
+"""Code the test modules share: no test module imports another."""
