@@ -3,14 +3,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 from django.db import connection
 
-from telephony.bridge.runner import BridgeRunner
-from tests.helpers.bridge import FakeAgent, LoopThread
+if TYPE_CHECKING:
+    from telephony.bridge.runner import BridgeRunner
+    from tests.helpers.bridge import FakeAgent, LoopThread
 
 
 @pytest.fixture
@@ -85,8 +86,14 @@ def stack_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+# The bridge fixtures import the bridge when used, not here: a broken bridge fails its own tests
+# and leaves the rest of the suite to run.
+
+
 @pytest.fixture
 def loop_thread() -> Iterator[LoopThread]:
+    from tests.helpers.bridge import LoopThread
+
     lt = LoopThread()
     yield lt
     lt.stop()
@@ -94,6 +101,8 @@ def loop_thread() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def agent(loop_thread: LoopThread) -> Iterator[FakeAgent]:
+    from tests.helpers.bridge import FakeAgent
+
     fake = FakeAgent(loop_thread)
     yield fake
     fake.stop()
@@ -101,6 +110,8 @@ def agent(loop_thread: LoopThread) -> Iterator[FakeAgent]:
 
 @pytest.fixture
 def runner() -> Iterator[BridgeRunner]:
+    from telephony.bridge.runner import BridgeRunner
+
     bridge = BridgeRunner(open_timeout=2.0)
     yield bridge
     bridge.shutdown(timeout=3.0)

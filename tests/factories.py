@@ -5,14 +5,18 @@ Every keyword override is passed to the model as is; related objects are created
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
+from django.utils import timezone
 
 from access.roles import roles_setup
 from campaigns.models import CallAttempt, CallerId, Campaign, Contact, ContactList, Trunk
+from campaigns.services.lifecycle import campaign_start
 from compliance.models import Purpose, Sender
+from telephony.models import EngineProcess
 
 _seq = itertools.count(1)
 
@@ -53,6 +57,27 @@ def make_campaign(*, caller_ids: list[CallerId] | None = None, **overrides: Any)
         caller_ids = [make_caller_id(sender=campaign.sender, trunk=campaign.trunk)]
     campaign.caller_ids.set(caller_ids)
     return campaign
+
+
+def make_started_campaign(contacts: int = 3, **overrides: Any) -> Campaign:
+    """A started transactional campaign (BFSI sender, one caller ID) with `contacts` to dial."""
+    sender = make_sender(sector="bfsi")
+    trunk = make_trunk(sip_uri="sip:127.0.0.1:5999")
+    cli = make_caller_id(number="+911600123456", sender=sender, trunk=trunk)
+    values: dict[str, Any] = {"purpose": "transactional", "max_cps": 100, "max_concurrent": 10}
+    campaign = make_campaign(sender=sender, trunk=trunk, caller_ids=[cli], **(values | overrides))
+    for _ in range(contacts):
+        make_contact(campaign=campaign)
+    campaign_start(campaign_id=campaign.pk)
+    return campaign
+
+
+def make_engine_process(slots: int = 4, *, age_s: float = 0) -> EngineProcess:
+    """An engine row whose last heartbeat was age_s seconds ago (no process behind it)."""
+    return EngineProcess.objects.create(
+        name=f"e{EngineProcess.objects.count()}", host="127.0.0.1", pid=1, sip_port=5080,
+        slots=slots, heartbeat_at=timezone.now() - dt.timedelta(seconds=age_s),
+    )  # fmt: skip
 
 
 def make_contact_list(*, campaign: Campaign | None = None, **overrides: Any) -> ContactList:

@@ -22,10 +22,10 @@ from tests.factories import (
     make_caller_id,
     make_campaign,
     make_contact,
+    make_engine_process,
     make_sender,
     make_trunk,
 )
-from tests.test_dial_services import _engine
 
 pytestmark = pytest.mark.django_db
 
@@ -270,7 +270,7 @@ def test_an_archived_caller_id_is_never_used_for_dialing(admin_client: Client) -
     assert retired.archived_at is not None and retired.active is False
     # Even switched back on by hand, an archived caller ID stays out of the pool.
     CallerId.objects.filter(pk=retired.pk).update(active=True)
-    _engine()
+    make_engine_process()
     attempts = dispatch_due()
     assert len(attempts) == 4
     assert {attempt_process(attempt_id=a) for a in attempts} == {"approved"}

@@ -20,8 +20,14 @@ from campaigns.services.lifecycle import (
     campaign_stop,
     campaigns_open_and_close,
 )
-from tests.factories import make_caller_id, make_campaign, make_contact, make_sender
-from tests.test_dial_services import _engine, _transactional_campaign
+from tests.factories import (
+    make_caller_id,
+    make_campaign,
+    make_contact,
+    make_engine_process,
+    make_sender,
+    make_started_campaign,
+)
 
 pytestmark = pytest.mark.django_db
 _n = itertools.count(100000)
@@ -58,8 +64,8 @@ def test_scheduling_needs_a_start_before_the_end() -> None:
 
 
 def test_pause_holds_approved_calls_until_resume() -> None:
-    campaign = _transactional_campaign(contacts=2)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=2)
+    engine = make_engine_process()
     first, second = dispatch_due()
     assert attempt_process(attempt_id=first) == "approved"
     campaign_pause(campaign_id=campaign.pk)
@@ -73,8 +79,8 @@ def test_pause_holds_approved_calls_until_resume() -> None:
 
 
 def test_stop_cancels_what_no_engine_has_taken() -> None:
-    campaign = _transactional_campaign(contacts=3)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=3)
+    engine = make_engine_process()
     taken, approved, queued = dispatch_due()
     attempt_process(attempt_id=taken)
     engine_take_next(engine_id=engine.pk)

@@ -22,39 +22,26 @@ from compliance.models import AuditEntry
 from dialer.pacing import Pacer, PacingUnavailable
 from telephony.engine.events import CallEvent, EventKind
 from telephony.models import EngineProcess
-from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
+from tests.factories import (
+    make_campaign,
+    make_contact,
+    make_engine_process,
+    make_started_campaign,
+    make_trunk,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def _engine(slots: int = 4, *, age_s: float = 0) -> EngineProcess:
-    return EngineProcess.objects.create(
-        name=f"e{EngineProcess.objects.count()}", host="127.0.0.1", pid=1, sip_port=5080,
-        slots=slots, heartbeat_at=timezone.now() - dt.timedelta(seconds=age_s),
-    )  # fmt: skip
-
-
-def _transactional_campaign(contacts: int = 3, **overrides: object):  # type: ignore[no-untyped-def]
-    sender = make_sender(sector="bfsi")
-    trunk = make_trunk(sip_uri="sip:127.0.0.1:5999")
-    cli = make_caller_id(number="+911600123456", sender=sender, trunk=trunk)
-    values: dict = {"purpose": "transactional", "max_cps": 100, "max_concurrent": 10}
-    campaign = make_campaign(sender=sender, trunk=trunk, caller_ids=[cli], **(values | overrides))
-    for _ in range(contacts):
-        make_contact(campaign=campaign)
-    campaign_start(campaign_id=campaign.pk)
-    return campaign
-
-
 def test_nothing_is_dispatched_without_a_live_engine() -> None:
-    _transactional_campaign()
-    _engine(age_s=60)  # heartbeat long stale
+    make_started_campaign()
+    make_engine_process(age_s=60)  # heartbeat long stale
     assert dispatch_due() == []
 
 
 def test_dispatch_respects_engine_slots_and_campaign_concurrency() -> None:
-    campaign = _transactional_campaign(contacts=6, max_concurrent=3)
-    _engine(slots=4)
+    campaign = make_started_campaign(contacts=6, max_concurrent=3)
+    make_engine_process(slots=4)
     first = dispatch_due()
     assert len(first) == 3  # the campaign's limit, under the engine's 4 slots
     assert dispatch_due() == []  # its 3 live attempts fill the campaign
@@ -62,15 +49,15 @@ def test_dispatch_respects_engine_slots_and_campaign_concurrency() -> None:
 
 
 def test_paused_campaign_dispatches_nothing() -> None:
-    campaign = _transactional_campaign()
-    _engine()
+    campaign = make_started_campaign()
+    make_engine_process()
     campaign_pause(campaign_id=campaign.pk)
     assert dispatch_due() == []
 
 
 def test_an_attempt_is_claimed_once_however_often_its_task_runs() -> None:
-    _transactional_campaign(contacts=1)
-    _engine()
+    make_started_campaign(contacts=1)
+    make_engine_process()
     (attempt_id,) = dispatch_due()
     assert attempt_process(attempt_id=attempt_id) == "approved"
     assert attempt_process(attempt_id=attempt_id) == "not_claimed"  # redelivered task
@@ -78,8 +65,8 @@ def test_an_attempt_is_claimed_once_however_often_its_task_runs() -> None:
 
 
 def test_an_approved_attempt_goes_to_one_engine_only() -> None:
-    _transactional_campaign(contacts=1)
-    one, two = _engine(), _engine()
+    make_started_campaign(contacts=1)
+    one, two = make_engine_process(), make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     taken = engine_take_next(engine_id=one.pk)
@@ -91,8 +78,8 @@ def test_an_approved_attempt_goes_to_one_engine_only() -> None:
 
 
 def test_an_old_approval_is_checked_again_before_dialing(settings) -> None:  # type: ignore[no-untyped-def]
-    _transactional_campaign(contacts=1)
-    engine = _engine()
+    make_started_campaign(contacts=1)
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     later = timezone.now() + dt.timedelta(seconds=settings.DIAL_APPROVAL_MAX_AGE_S + 1)
@@ -102,9 +89,9 @@ def test_an_old_approval_is_checked_again_before_dialing(settings) -> None:  # t
 
 
 def test_blocked_attempt_closes_the_contact_without_dialing() -> None:
-    campaign = _transactional_campaign(contacts=0)
+    campaign = make_started_campaign(contacts=0)
     contact = make_contact(campaign=campaign, number="+14155550100")  # outside India
-    _engine()
+    make_engine_process()
     (attempt_id,) = dispatch_due()
     assert attempt_process(attempt_id=attempt_id) == "blocked"
     attempt = CallAttempt.objects.get(id=attempt_id)
@@ -114,8 +101,8 @@ def test_blocked_attempt_closes_the_contact_without_dialing() -> None:
 
 
 def test_busy_is_retried_later_up_to_max_attempts() -> None:
-    campaign = _transactional_campaign(contacts=1, max_attempts=2, retry_delays={"busy": 600})
-    engine = _engine()
+    campaign = make_started_campaign(contacts=1, max_attempts=2, retry_delays={"busy": 600})
+    engine = make_engine_process()
     for attempt_number in (1, 2):
         when = timezone.now() + dt.timedelta(hours=attempt_number - 1)
         EngineProcess.objects.filter(id=engine.pk).update(heartbeat_at=when)
@@ -141,8 +128,8 @@ def test_busy_is_retried_later_up_to_max_attempts() -> None:
 
 
 def test_a_dead_workers_claim_goes_back_to_the_queue(settings) -> None:  # type: ignore[no-untyped-def]
-    _transactional_campaign(contacts=1)
-    _engine()
+    make_started_campaign(contacts=1)
+    make_engine_process()
     (attempt_id,) = dispatch_due()
     assert attempt_claim(attempt_id=attempt_id)  # the worker dies here, before deciding
     later = timezone.now() + dt.timedelta(seconds=settings.DIAL_CLAIM_STALE_S + 1)
@@ -151,8 +138,8 @@ def test_a_dead_workers_claim_goes_back_to_the_queue(settings) -> None:  # type:
 
 
 def test_a_dead_engines_calls_are_closed_as_failed_and_never_redialed(settings) -> None:  # type: ignore[no-untyped-def]
-    campaign = _transactional_campaign(contacts=1)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=1)
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     engine_take_next(engine_id=engine.pk)
@@ -168,8 +155,8 @@ def test_a_dead_engines_calls_are_closed_as_failed_and_never_redialed(settings) 
 
 
 def test_a_lost_task_is_sent_again(settings) -> None:  # type: ignore[no-untyped-def]
-    _transactional_campaign(contacts=1)
-    _engine()
+    make_started_campaign(contacts=1)
+    make_engine_process()
     (attempt_id,) = dispatch_due()
     assert reap_stale() == []
     later = timezone.now() + dt.timedelta(seconds=settings.DIAL_REQUEUE_AFTER_S + 1)
@@ -178,26 +165,26 @@ def test_a_lost_task_is_sent_again(settings) -> None:  # type: ignore[no-untyped
 
 
 def test_trunk_channels_cap_dispatch_across_campaigns() -> None:
-    first = _transactional_campaign(contacts=3)
+    first = make_started_campaign(contacts=3)
     second = make_campaign(sender=first.sender, trunk=first.trunk, purpose="transactional",
                            caller_ids=list(first.caller_ids.all()), max_cps=100)  # fmt: skip
     for _ in range(3):
         make_contact(campaign=second)
     campaign_start(campaign_id=second.pk)
     Trunk.objects.filter(id=first.trunk_id).update(max_channels=4)
-    _engine(slots=4)
-    _engine(slots=4)
+    make_engine_process(slots=4)
+    make_engine_process(slots=4)
     assert len(dispatch_due()) == 4  # 8 engine slots, 6 due contacts, 4 trunk channels
 
 
 def test_campaign_dials_only_inside_its_own_window() -> None:
-    campaign = _transactional_campaign(contacts=2)
+    campaign = make_started_campaign(contacts=2)
     Campaign.objects.filter(id=campaign.pk).update(
         window_start=dt.time(10, 0), window_end=dt.time(18, 0)
     )
     ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
     evening = dt.datetime(2026, 11, 24, 18, 0, tzinfo=ist)
-    _engine()
+    make_engine_process()
     EngineProcess.objects.update(heartbeat_at=evening)
     assert dispatch_due(now=evening) == []  # 18:00 is outside [10:00, 18:00)
     campaign.refresh_from_db()
@@ -208,14 +195,14 @@ def test_campaign_dials_only_inside_its_own_window() -> None:
 
 
 def test_campaign_window_is_the_callees_local_time() -> None:
-    campaign = _transactional_campaign(contacts=0)
+    campaign = make_started_campaign(contacts=0)
     Campaign.objects.filter(id=campaign.pk).update(
         window_start=dt.time(10, 0), window_end=dt.time(18, 0)
     )
     india = make_contact(campaign=campaign, number="+919876500001")
     london = make_contact(campaign=campaign, number="+442079460123")  # a London landline
     assert (india.time_zone, london.time_zone) == ("Asia/Kolkata", "Europe/London")
-    _engine(slots=8)
+    make_engine_process(slots=8)
     # 10:30 in India is 05:00 in London (GMT): only the Indian callee is inside 10:00-18:00.
     at = dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.UTC)
     EngineProcess.objects.update(heartbeat_at=at)
@@ -237,8 +224,8 @@ def pacer() -> Iterator[Pacer]:
 
 
 def test_engines_take_work_only_within_the_trunks_limits(pacer: Pacer) -> None:
-    campaign = _transactional_campaign(contacts=3)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=3)
+    engine = make_engine_process()
     for attempt_id in dispatch_due():
         attempt_process(attempt_id=attempt_id)
     # Lowered after dispatch: the engines' gate is what must hold it (other dispatchers, retries).
@@ -253,9 +240,9 @@ def test_engines_take_work_only_within_the_trunks_limits(pacer: Pacer) -> None:
 
 
 def test_a_caller_ids_daily_limit_holds_its_calls(pacer: Pacer) -> None:
-    campaign = _transactional_campaign(contacts=2)
+    campaign = make_started_campaign(contacts=2)
     CallerId.objects.filter(campaigns=campaign).update(daily_max=1)
-    engine = _engine()
+    engine = make_engine_process()
     for attempt_id in dispatch_due():
         attempt_process(attempt_id=attempt_id)
     assert engine_take_next(engine_id=engine.pk, pacer=pacer) is not None
@@ -263,8 +250,8 @@ def test_a_caller_ids_daily_limit_holds_its_calls(pacer: Pacer) -> None:
 
 
 def test_no_redis_means_no_dial(pacer: Pacer) -> None:
-    _transactional_campaign(contacts=1)
-    engine = _engine()
+    make_started_campaign(contacts=1)
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     down = Pacer.from_url("redis://127.0.0.1:1/0")
@@ -274,8 +261,8 @@ def test_no_redis_means_no_dial(pacer: Pacer) -> None:
 
 
 def test_an_attempt_the_engine_could_not_send_goes_back_for_another_engine() -> None:
-    _transactional_campaign(contacts=1)
-    one, two = _engine(), _engine()
+    make_started_campaign(contacts=1)
+    one, two = make_engine_process(), make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     assert engine_take_next(engine_id=one.pk) is not None
@@ -287,8 +274,8 @@ def test_an_attempt_the_engine_could_not_send_goes_back_for_another_engine() -> 
 
 
 def test_a_trunk_over_its_limit_is_held_back_with_doubling_holds(pacer: Pacer) -> None:
-    campaign = _transactional_campaign(contacts=1)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=1)
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     trunk = f"trunk:{campaign.trunk_id}"
@@ -301,10 +288,10 @@ def test_a_trunk_over_its_limit_is_held_back_with_doubling_holds(pacer: Pacer) -
 
 
 def test_a_held_back_trunk_fails_over_to_the_campaigns_fallback_trunk(pacer: Pacer) -> None:
-    campaign = _transactional_campaign(contacts=1)
+    campaign = make_started_campaign(contacts=1)
     fallback = make_trunk(sip_uri="sip:127.0.0.1:5998")
     Campaign.objects.filter(id=campaign.pk).update(fallback_trunk=fallback)
-    engine = _engine()
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     pacer.backoff(scope=f"trunk:{campaign.trunk_id}")  # the primary answered 503

@@ -8,18 +8,17 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
-
 from campaigns.engine_host import EngineHost
 from campaigns.engine_wire import LineReader, decode_status, encode_job
 from campaigns.event_writer import MAX_TRIES, EventWriter
+from django.utils import timezone
+
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.claim_check import attempt_process
 from campaigns.services.dispatch import dispatch_due
@@ -29,18 +28,11 @@ from campaigns.services.reap import reap_stale
 from compliance.models import Sender
 from telephony.engine.events import CallEvent, EventKind
 from telephony.models import EngineProcess
-from tests.factories import make_sender
+from tests.factories import make_engine_process, make_sender, make_started_campaign
+from tests.helpers.wait import wait_for
 from tests.sipp_harness import free_udp_port
-from tests.test_dial_services import _engine, _transactional_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 class Beats:
@@ -92,7 +84,7 @@ def test_a_write_that_raises_value_error_does_not_stop_the_next_writes(
     writer.put(partial(make_sender, dlt_entity_id="1101AFTER", name="after"))
     writer.put(partial(make_sender, dlt_entity_id="1101LATER", name="later"))
 
-    wait_until(lambda: Sender.objects.filter(name__in=("after", "later")).count() == 2)
+    wait_for(lambda: Sender.objects.filter(name__in=("after", "later")).count() == 2, timeout=10)
     assert writer.healthy
     assert writer.dead_lettered == 1
     (line,) = (tmp_path / "dead.jsonl").read_text().splitlines()
@@ -122,9 +114,9 @@ def test_healthy_is_false_while_a_write_fails_and_true_once_it_goes_through(
 
     assert writer.healthy
     writer.put(flaky)
-    wait_until(lambda: not writer.healthy)
+    wait_for(lambda: not writer.healthy, timeout=10)
     fixed.set()
-    wait_until(lambda: writer.healthy)
+    wait_for(lambda: writer.healthy, timeout=10)
     assert Sender.objects.filter(name="recorded").exists()
     assert writer.dead_lettered == 0
 
@@ -133,15 +125,15 @@ def test_the_heartbeat_goes_on_while_a_write_is_retried(
     writers: Callable[..., EventWriter], beats: Beats
 ) -> None:
     writer = writers(backoff_s=0.1)  # retried over 0.1 + 0.2 + 0.4 + 0.8 s
-    wait_until(lambda: beats.count > 0)
+    wait_for(lambda: beats.count > 0, timeout=10)
     writer.put(_bad_setting)
-    wait_until(lambda: not writer.healthy)
+    wait_for(lambda: not writer.healthy, timeout=10)
     during = beats.count
-    wait_until(lambda: writer.dead_lettered == 1)
+    wait_for(lambda: writer.dead_lettered == 1, timeout=10)
     # every_s is 0.05 s: a writer that waited without beating would show none here.
     assert beats.count - during >= 10
     # Unhealthy after the failure until a later write (here the heartbeat) goes through.
-    wait_until(lambda: writer.healthy)
+    wait_for(lambda: writer.healthy, timeout=10)
 
 
 def test_a_write_the_database_refuses_is_dead_lettered_at_once(
@@ -151,7 +143,7 @@ def test_a_write_the_database_refuses_is_dead_lettered_at_once(
     make_sender(dlt_entity_id="1101TAKEN")
     writer.put(partial(make_sender, dlt_entity_id="1101TAKEN"))  # unique: IntegrityError
     writer.put(partial(make_sender, name="next"))
-    wait_until(lambda: Sender.objects.filter(name="next").exists())
+    wait_for(lambda: Sender.objects.filter(name="next").exists(), timeout=10)
     dead = json.loads((tmp_path / "dead.jsonl").read_text())
     assert dead["tries"] == 1 and "IntegrityError" in dead["error"]
 
@@ -160,10 +152,10 @@ def test_an_ended_event_of_a_campaign_with_an_old_bad_retry_delay_is_recorded(
     writers: Callable[..., EventWriter], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The finding itself, at the writer: the busy result is written, retried by default."""
-    campaign = _transactional_campaign(contacts=1, max_attempts=3)
+    campaign = make_started_campaign(contacts=1, max_attempts=3)
     # Stored before validation existed (save() would refuse it now).
     Campaign.objects.filter(id=campaign.pk).update(retry_delays={"busy": "ten minutes"})
-    engine = _engine()
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     engine_take_next(engine_id=engine.pk)
@@ -172,7 +164,7 @@ def test_an_ended_event_of_a_campaign_with_an_old_bad_retry_delay_is_recorded(
     ended = CallEvent(attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition="busy")
     writer.put(partial(attempt_record_event, event=ended))
 
-    wait_until(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended")
+    wait_for(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended", timeout=10)
     assert writer.healthy and writer.dead_lettered == 0
     contact = Contact.objects.get(campaign=campaign)
     assert contact.status == "pending" and contact.next_attempt_at is not None
@@ -187,8 +179,8 @@ def test_a_call_whose_end_could_not_be_recorded_is_never_dialed_again(
     """The dead letter's fallback closes the attempt and its contact: when its engine later
     stops, the reaper has nothing to close as engine_lost and retry."""
     settings.ENGINE_HEARTBEAT_STALE_S = 3
-    campaign = _transactional_campaign(contacts=1, max_attempts=3)
-    engine = _engine()
+    campaign = make_started_campaign(contacts=1, max_attempts=3)
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     engine_take_next(engine_id=engine.pk)
@@ -204,8 +196,8 @@ def test_a_call_whose_end_could_not_be_recorded_is_never_dialed_again(
     )
 
     writer.put(_bad_setting, on_dead_letter=partial(attempt_end_unrecorded, event=ended))
-    wait_until(lambda: writer.dead_lettered == 1)
-    wait_until(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended")
+    wait_for(lambda: writer.dead_lettered == 1, timeout=10)
+    wait_for(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended", timeout=10)
 
     EngineProcess.objects.filter(id=engine.pk).update(stopped_at=timezone.now())
     assert reap_stale() == []
@@ -252,11 +244,11 @@ def test_an_engine_reports_no_free_slot_and_hands_jobs_back_while_its_writer_fai
     host.report_capacity()
     assert _last_free(status) == 4
 
-    _transactional_campaign(contacts=1)
+    make_started_campaign(contacts=1)
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     host.writer.put(_bad_setting)
-    wait_until(lambda: not host.writer.healthy)
+    wait_for(lambda: not host.writer.healthy, timeout=10)
     host.report_capacity()
     assert _last_free(status) == 0
 
@@ -266,10 +258,10 @@ def test_an_engine_reports_no_free_slot_and_hands_jobs_back_while_its_writer_fai
     os.write(jobs_w, encode_job(*taken))
     host.take_fed()
     assert host.engine.live_calls == 0
-    wait_until(lambda: CallAttempt.objects.get(id=attempt_id).engine_id is None)
+    wait_for(lambda: CallAttempt.objects.get(id=attempt_id).engine_id is None, timeout=10)
 
     # Once the bad write is set aside and a later one goes through, it takes calls again.
-    wait_until(lambda: host.writer.healthy)
+    wait_for(lambda: host.writer.healthy, timeout=10)
     host.report_capacity()
     assert _last_free(status) == 4
     assert EngineProcess.objects.get(id=host.record.pk).heartbeat_at is not None

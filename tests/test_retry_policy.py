@@ -15,7 +15,7 @@ from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_record_event
 from compliance.policy import policy_from_settings
 from telephony.engine.events import CallEvent, EventKind
-from tests.test_dial_services import _engine, _transactional_campaign
+from tests.factories import make_engine_process, make_started_campaign
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
@@ -65,8 +65,8 @@ def test_temporary_blocks_lift_at_the_right_moment() -> None:
 
 @pytest.mark.django_db
 def test_no_answer_is_retried_after_its_own_delay_and_the_schedule_is_on_the_contact() -> None:
-    campaign = _transactional_campaign(contacts=1, max_attempts=3, retry_delays={"no_answer": 7200})
-    engine = _engine()
+    campaign = make_started_campaign(contacts=1, max_attempts=3, retry_delays={"no_answer": 7200})
+    engine = make_engine_process()
     (attempt_id,) = dispatch_due()
     attempt_process(attempt_id=attempt_id)
     engine_take_next(engine_id=engine.pk)
@@ -84,9 +84,9 @@ def test_no_answer_is_retried_after_its_own_delay_and_the_schedule_is_on_the_con
 
 @pytest.mark.django_db
 def test_a_temporary_block_reschedules_without_using_an_attempt(settings) -> None:  # type: ignore[no-untyped-def]
-    campaign = _transactional_campaign(contacts=1, max_attempts=1, purpose="service_implicit")
+    campaign = make_started_campaign(contacts=1, max_attempts=1, purpose="service_implicit")
     settings.COMPLIANCE_SERVICE_WINDOW = "00:00-00:01"  # closed almost all day
-    _engine()
+    make_engine_process()
     (attempt_id,) = dispatch_due()
     if attempt_process(attempt_id=attempt_id) != "blocked":
         pytest.skip("ran in the one open minute of the test window")
