@@ -6,7 +6,6 @@ offline with `compliance.verify.chain_verify` (each line's hash with `compliance
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from typing import TextIO
@@ -14,7 +13,6 @@ from typing import TextIO
 from django.db.models import QuerySet
 
 from compliance.audit import iso_utc
-from compliance.keys import number_token
 from compliance.models import AuditEntry
 from dialer.csv_out import CsvLines
 
@@ -26,29 +24,6 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _CHUNK_ROWS = 2000  # rows per database round trip, and per piece of a streamed response
 
 Row = dict[str, object]
-
-
-def audit_select(
-    *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    campaign_id: int | None = None,
-    number: str | None = None,
-    sender_dlt_id: str | None = None,
-) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.order_by("id")
-    if since is not None:
-        entries = entries.filter(created_at__gte=since)
-    if until is not None:
-        entries = entries.filter(created_at__lt=until)
-    if campaign_id is not None:
-        entries = entries.filter(campaign_id=campaign_id)
-    if number is not None:
-        # By token: entries about the number stay findable after its clear text was erased.
-        entries = entries.filter(number_token=number_token(number))
-    if sender_dlt_id is not None:
-        entries = entries.filter(sender_dlt_id=sender_dlt_id)
-    return entries
 
 
 def audit_export(*, entries: QuerySet[AuditEntry], out: TextIO, fmt: str) -> int:

@@ -12,7 +12,8 @@ from collections.abc import Collection
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.models import Purpose, Sector, Sender
+from compliance.models import Purpose, Sector
+from compliance.selectors import sender_by_dlt_id
 from compliance.services import decide
 
 
@@ -30,12 +31,10 @@ def number_check_print(
     as_json: bool,
 ) -> None:
     """Decide for one number and print the verdict; an unknown sender exits 2."""
-    if sender_dlt_id and not Sender.objects.filter(dlt_entity_id=sender_dlt_id).exists():
+    sender = sender_by_dlt_id(dlt_entity_id=sender_dlt_id) if sender_dlt_id else None
+    if sender_dlt_id and sender is None:
         raise CommandError(f"sender {sender_dlt_id!r} is not known", returncode=2)
     if sector is None:
-        sender = (
-            Sender.objects.filter(dlt_entity_id=sender_dlt_id).first() if sender_dlt_id else None
-        )
         sector = sender.sector if sender else Sector.OTHER
     if cli == "" and purpose != Purpose.GOVERNMENT:
         command.stderr.write("note: no --cli given; the caller-ID series is checked as empty")

@@ -16,12 +16,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import phonenumbers
-from django.db.models import Q
 
 from compliance.keys import token_function
-from compliance.models import Consent, Purpose, Sender, Suppression
+from compliance.models import Consent, Purpose
 from compliance.policy import Policy, policy_from_settings
 from compliance.registry import FULLY_BLOCKED, registry_current, registry_lookup_many
+from compliance.selectors import consents_valid, sender_by_dlt_id, suppressions_binding
 from compliance.services import cli_reasons
 
 _SUPPRESSIBLE = (Purpose.PROMOTIONAL, Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT)
@@ -82,11 +82,8 @@ def _valid_consents(*, sender_id: int | None, scope: str, at: dt.datetime) -> _M
     matches = _Matches()
     if sender_id is None:
         return matches
-    rows = (
-        Consent.objects.filter(sender_id=sender_id, scope=scope, given_at__lte=at)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-        .values_list("number", "number_token")
+    rows = consents_valid(sender_id=sender_id, scope=scope, at=at).values_list(
+        "number", "number_token"
     )
     for number, token in rows.iterator():
         matches.add(number, token)
@@ -107,11 +104,8 @@ def scrub_numbers(
 ) -> ScrubResult:
     """Scrub E.164 numbers (as contacts are stored) for one campaign's purpose and sender."""
     policy = policy or policy_from_settings()
-    sender_id = (
-        Sender.objects.filter(dlt_entity_id=sender_dlt_id).values_list("id", flat=True).first()
-        if sender_dlt_id
-        else None
-    )
+    sender = sender_by_dlt_id(dlt_entity_id=sender_dlt_id) if sender_dlt_id else None
+    sender_id = sender.pk if sender else None
     result = ScrubResult(total=len(numbers), registry_version=None)
     result.campaign_reasons = cli_reasons(
         cli=cli, purpose=purpose, sector=sector, owned_clis=owned_clis, policy=policy
@@ -127,9 +121,7 @@ def scrub_numbers(
             masks = registry_lookup_many(state=state, numbers=numbers)
     # Suppressions and consents are matched by token, as the last-moment check does: a
     # suppression left by an erasure has no number any more.
-    binding = Suppression.objects.filter(lifted_at__isnull=True).filter(
-        Q(sender__isnull=True) | Q(sender_id=sender_id) | Q(erasure=True)
-    )
+    binding = suppressions_binding(sender_id=sender_id)
     suppressed, erased = _Matches(), _Matches()
     for stored, stored_token, is_erasure, for_sender in binding.values_list(
         "number", "number_token", "erasure", "sender_id"

@@ -45,9 +45,11 @@ def sender_save(*, sender: Sender, actor: str) -> Sender:
 
 def sender_archive(*, sender_id: int, actor: str) -> bool:
     """Archive a sender (it keeps its history; new campaigns cannot pick it). False if it was."""
-    sender = Sender.objects.get(pk=sender_id)
-    if sender.archived_at is not None:
-        return False
-    sender.archived_at = timezone.now()
-    sender_save(sender=sender, actor=actor)
+    with transaction.atomic():
+        # Locked: two archives at once would otherwise both succeed and both be audited.
+        sender = Sender.objects.select_for_update().get(pk=sender_id)
+        if sender.archived_at is not None:
+            return False
+        sender.archived_at = timezone.now()
+        sender_save(sender=sender, actor=actor)
     return True

@@ -17,6 +17,7 @@ from compliance.audit import audit_append_many
 from compliance.keys import token_function
 from compliance.models import AuditEntry, Sender, Suppression
 from compliance.numbers import to_e164
+from compliance.selectors import sender_by_dlt_id
 
 
 class SuppressionError(ValueError):
@@ -35,12 +36,10 @@ class SuppressionRequest(NamedTuple):
 def _sender_id(sender_dlt_id: str | None) -> int | None:
     if not sender_dlt_id:
         return None
-    sender_id = (
-        Sender.objects.filter(dlt_entity_id=sender_dlt_id).values_list("id", flat=True).first()
-    )
-    if sender_id is None:
+    sender = sender_by_dlt_id(dlt_entity_id=sender_dlt_id)
+    if sender is None:
         raise SuppressionError(f"sender {sender_dlt_id!r} is not known")
-    return sender_id
+    return sender.pk
 
 
 def suppression_add(

@@ -32,9 +32,10 @@ from compliance.audit import (
     audit_policy,
     entry_hash,
 )
-from compliance.exports import COLUMNS, audit_export, audit_select, audit_stream
+from compliance.exports import COLUMNS, audit_export, audit_stream
 from compliance.keys import number_token
 from compliance.models import AuditEntry
+from compliance.selectors import audit_entry_list
 from compliance.services import Decision
 from compliance.verify import audit_verify, chain_verify
 
@@ -268,7 +269,7 @@ def test_exported_json_lines_verify_offline() -> None:
         audit_policy(policy={"a": 1}, previous_hash="x"),
     )
     out = io.StringIO()
-    audit_export(entries=audit_select(), out=out, fmt="jsonl")
+    audit_export(entries=audit_entry_list(), out=out, fmt="jsonl")
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
 
     assert all(entry_hash(row) == row["entry_hash"] for row in rows)
@@ -406,7 +407,7 @@ def test_exports_filter_by_time_campaign_sender_and_number(
     spread_log: list[AuditEntry], filters: dict[str, Any], expected: list[int]
 ) -> None:
     wanted = [spread_log[i].pk for i in expected]
-    entries = audit_select(**filters)
+    entries = audit_entry_list(**filters)
 
     text = io.StringIO()
     assert audit_export(entries=entries, out=text, fmt="csv") == len(wanted)
@@ -418,7 +419,7 @@ def test_exports_filter_by_time_campaign_sender_and_number(
 def test_csv_export_columns_and_values(spread_log: list[AuditEntry]) -> None:
     entry = spread_log[0]
     text = io.StringIO()
-    audit_export(entries=audit_select(campaign_id=2, sender_dlt_id=SENDER), out=text, fmt="csv")
+    audit_export(entries=audit_entry_list(campaign_id=2, sender_dlt_id=SENDER), out=text, fmt="csv")
 
     header, row = list(csv.reader(io.StringIO(text.getvalue())))
     assert header == [
@@ -449,7 +450,9 @@ def test_csv_export_columns_and_values(spread_log: list[AuditEntry]) -> None:
 
 def test_json_lines_export_columns_and_values(spread_log: list[AuditEntry]) -> None:
     out = io.StringIO()
-    audit_export(entries=audit_select(number="+919800000002", campaign_id=2), out=out, fmt="jsonl")
+    audit_export(
+        entries=audit_entry_list(number="+919800000002", campaign_id=2), out=out, fmt="jsonl"
+    )
 
     (line,) = out.getvalue().splitlines()
     last = spread_log[4]
@@ -571,7 +574,7 @@ def test_export_of_200k_entries_runs_in_constant_memory() -> None:
             """,
             [SENDER],
         )
-    entries = audit_select(campaign_id=7)
+    entries = audit_entry_list(campaign_id=7)
 
     # One pass through the admin's streamed path (audit_export shares the same row source).
     tracemalloc.start()

@@ -22,8 +22,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from campaigns.demo_data import demo_setup
 from campaigns.models import CallAttempt, Campaign, CampaignStatus
 from campaigns.services.lifecycle import campaign_start
-from compliance.exports import audit_export, audit_select
+from compliance.exports import audit_export
 from compliance.policy import in_window, parse_window
+from compliance.selectors import audit_entry_list
 from dialer.processes import ManagedProcess, celery_cmd, free_port, manage_cmd
 
 
@@ -131,5 +132,7 @@ class Command(BaseCommand):
             )
         export = run_dir / f"audit-campaign-{campaign_id}.csv"
         with export.open("w", newline="") as out:
-            count = audit_export(entries=audit_select(campaign_id=campaign_id), out=out, fmt="csv")
+            count = audit_export(
+                entries=audit_entry_list(campaign_id=campaign_id), out=out, fmt="csv"
+            )
         self.stdout.write(f"\naudit export: {count} entries in {export}")

@@ -12,8 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from compliance.command_args import parse_when
-from compliance.exports import audit_export, audit_select
+from compliance.exports import audit_export
 from compliance.numbers import InvalidNumber, to_e164
+from compliance.selectors import audit_entry_list
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="file to write (default: standard output)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        entries = audit_select(
+        entries = audit_entry_list(
             since=parse_when(opts["since"], "--since"),
             until=parse_when(opts["until"], "--until"),
             campaign_id=opts["campaign"],
