@@ -11,11 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import (
     Count,
     ForeignKey,
-    IntegerField,
     ManyToManyField,
-    OuterRef,
     QuerySet,
-    Subquery,
 )
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -33,7 +30,6 @@ from campaigns.models import (
     CampaignStatus,
     Contact,
     ContactList,
-    ContactStatus,
     Trunk,
 )
 from campaigns.promises import PROMISED_FIELDS
@@ -42,6 +38,7 @@ from campaigns.selectors import (
     campaign_contact_counts,
     campaign_disposition_counts,
     campaign_has_history,
+    campaigns_with_counts,
     trunk_has_history,
 )
 from campaigns.services.archive import callerid_archive, campaign_archive
@@ -55,7 +52,11 @@ from campaigns.services.lifecycle import (
     campaign_start,
     campaign_stop,
 )
-from campaigns.services.preflight import campaign_preflight, campaign_preflight_rows
+from campaigns.services.preflight import (
+    Preflight,
+    campaign_preflight,
+    campaign_preflight_rows,
+)
 from compliance.admin import actor_of
 from compliance.models import Sender
 from dialer.admin_filters import ArchivedListFilter
@@ -106,18 +107,6 @@ class CallerIdAdmin(KeepsHistoryAdmin):
             for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Archived {done} caller ID(s).", level=messages.SUCCESS)
-
-
-def _count_of(model: type[Contact] | type[CallAttempt], **filters: Any) -> Subquery:
-    # A subquery per count: joining both contacts and attempts would multiply the rows.
-    rows = (
-        model.objects.filter(campaign=OuterRef("pk"), **filters)
-        .order_by()
-        .values("campaign")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return Subquery(rows, output_field=IntegerField())
 
 
 def _table(counts: dict[str, int], empty: str) -> SafeString:
@@ -248,15 +237,7 @@ class CampaignAdmin(KeepsHistoryAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                n_contacts=_count_of(Contact),
-                n_pending=_count_of(Contact, status=ContactStatus.PENDING),
-                n_attempts=_count_of(CallAttempt),
-            )
-        )
+        return campaigns_with_counts(campaigns=super().get_queryset(request))
 
     @admin.display(description="contacts", ordering="n_contacts")
     def contacts_total(self, obj: Campaign) -> int:
@@ -342,7 +323,7 @@ class CampaignAdmin(KeepsHistoryAdmin):
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         report = None
-        preflight: dict[str, object] | None = None
+        preflight: Preflight | None = None
         if request.method == "POST":
             form = UploadContactsForm(request.POST, request.FILES)
             if form.is_valid():

@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from typing import Any
 
-from campaigns.models import CallAttempt, CallerId, Campaign, CampaignStatus, Contact, Trunk
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+
+from campaigns.models import (
+    CallAttempt,
+    CallerId,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    Trunk,
+)
+
+
+def campaigns_with_counts(*, campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    """The campaigns annotated with n_contacts, n_pending (contacts) and n_attempts."""
+    return campaigns.annotate(
+        n_contacts=_count_of(Contact),
+        n_pending=_count_of(Contact, status=ContactStatus.PENDING),
+        n_attempts=_count_of(CallAttempt),
+    )
+
+
+def _count_of(model: type[Contact] | type[CallAttempt], **filters: Any) -> Subquery:
+    # A subquery per count: joining both contacts and attempts would multiply the rows.
+    rows = (
+        model.objects.filter(campaign=OuterRef("pk"), **filters)
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Subquery(rows, output_field=IntegerField())
 
 
 def campaign_disposition_counts(*, campaign_id: int) -> dict[str, int]:
