@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import base64
 import copy
-import datetime as dt
 import json
 import math
 import multiprocessing
@@ -1027,7 +1026,8 @@ class Bench:
     def start_pool(self) -> None:
         from django.utils import timezone
 
-        from telephony.models import EngineProcess
+        from telephony.pool.models import EngineProcess
+        from telephony.pool.selectors import engines_live
 
         self.sipp.start()
         t_start = timezone.now()
@@ -1035,12 +1035,7 @@ class Bench:
         self.pool.start(ready="engine pool:", timeout=30)
 
         def fresh() -> list[EngineProcess]:
-            return list(
-                EngineProcess.objects.filter(
-                    started_at__gte=t_start, stopped_at=None,
-                    heartbeat_at__gte=timezone.now() - dt.timedelta(seconds=3),
-                )
-            )  # fmt: skip
+            return list(engines_live(now=timezone.now()).filter(started_at__gte=t_start))
 
         if not wait_until(lambda: len(fresh()) >= self.processes, timeout=120, every=0.5):
             raise RuntimeError(f"only {len(fresh())}/{self.processes} engines came up")

@@ -432,7 +432,8 @@ def main() -> None:
 
     from campaigns.models import CallAttempt
     from dialer.processes import ManagedProcess, manage_cmd
-    from telephony.models import EngineProcess
+    from telephony.pool.models import EngineProcess
+    from telephony.pool.selectors import engines_live
 
     workdir = Path(settings.VAR_DIR) / "bench-engine"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -464,13 +465,7 @@ def main() -> None:
         pool.start(ready="engine pool:", timeout=30)
 
         def fresh() -> list[EngineProcess]:
-            return list(
-                EngineProcess.objects.filter(
-                    started_at__gte=t_start,
-                    stopped_at=None,
-                    heartbeat_at__gte=timezone.now() - dt.timedelta(seconds=3),
-                )
-            )
+            return list(engines_live(now=timezone.now()).filter(started_at__gte=t_start))
 
         if not wait_until(lambda: len(fresh()) >= args.processes, timeout=180, every=0.5):
             raise RuntimeError(f"only {len(fresh())}/{args.processes} engines came up")

@@ -66,7 +66,7 @@ def run(*, paced: bool, limit: float, calls: int, workdir: Path) -> tuple[int, f
     from campaigns.models import CallAttempt, Contact, ContactList
     from campaigns.services.claim_check import attempt_process
     from dialer.processes import ManagedProcess, manage_cmd
-    from telephony.models import EngineProcess
+    from telephony.pool.models import EngineProcess
     from tests.factories import make_caller_id, make_campaign, make_sender, make_trunk
     from tests.sipp_harness import SippUAS, free_udp_port
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -74,6 +75,11 @@ return live
 
 # A failover in progress answers writes with READONLY: as unavailable as a refused connection.
 _UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
+
+
+def lease_id(attempt_id: int) -> str:
+    """The lease an attempt's call holds: taken with its pacing slot, released when it ends."""
+    return f"attempt:{attempt_id}"
 
 
 class PacingUnavailable(Exception):
@@ -312,3 +318,11 @@ class Pacer:
                 # A channel frees on a release we are not told about: poll.
                 pause = min(channel_poll_s, remaining)
             time.sleep(pause)
+
+
+def pacer_from_settings() -> Pacer | None:
+    """The pacer of settings.REDIS_URL, or None: without Redis (the embedded set-up) calls are
+    paced per dispatch tick only."""
+    if not settings.REDIS_URL:
+        return None
+    return Pacer.from_url(settings.REDIS_URL, guard_ms=settings.PACING_GUARD_MS)

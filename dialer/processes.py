@@ -1,5 +1,5 @@
-"""Starting and stopping the stack's processes (demo and tests): wait for a ready line, stop
-exactly what was started."""
+"""Starting and stopping the stack's processes (demo, tests, the engine pool): wait for a ready
+line, stop exactly what was started, stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,18 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
 
 def manage_cmd(*args: str) -> list[str]:
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args]
+
+
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set, for a long-running command's loop to stop on."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
 
 
 def celery_cmd(*args: str) -> list[str]:

@@ -19,7 +19,7 @@ def _connect_from(source_ip: str, base_url: str) -> socket.socket:
 def test_engine_rest_max_conn_per_client_setting_limits_the_engines_rest_server(
     settings: Any,
 ) -> None:
-    from campaigns.engine_host import _bridge_factory
+    from telephony.pool.host import _bridge_factory
 
     settings.ENGINE_REST_HOST = "127.0.0.1"
     settings.ENGINE_REST_PORT = 0

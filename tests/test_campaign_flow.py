@@ -16,7 +16,7 @@ import pytest
 from campaigns.models import CallAttempt, Campaign
 from campaigns.services.lifecycle import campaign_start
 from dialer.processes import ManagedProcess, manage_cmd
-from telephony.models import EngineProcess
+from telephony.pool.models import EngineProcess
 from tests.helpers.processes import dial_json
 from tests.helpers.stack import (
     assert_each_contact_once,

@@ -13,15 +13,15 @@ from django.utils import timezone
 from campaigns.models import CallAttempt, CallerId, Campaign, Contact, Trunk
 from campaigns.services.claim_check import attempt_claim, attempt_process
 from campaigns.services.dispatch import dispatch_due
-from campaigns.services.engine_take import attempt_return, engine_take_next, lease_id
+from campaigns.services.engine_take import attempt_return, engine_take_next
 from campaigns.services.lifecycle import campaign_pause, campaign_start
 from campaigns.services.one_off_call import one_off_call_prepare as prepare_one_off_call
 from campaigns.services.outcomes import attempt_record_event
 from campaigns.services.reap import reap_stale
 from compliance.models import AuditEntry
-from dialer.pacing import Pacer, PacingUnavailable
+from dialer.pacing import Pacer, PacingUnavailable, lease_id
 from telephony.engine.events import CallEvent, EventKind
-from telephony.models import EngineProcess
+from telephony.pool.models import EngineProcess
 from tests.factories import (
     make_campaign,
     make_contact,

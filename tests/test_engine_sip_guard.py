@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.models import EngineProcess
+from telephony.pool.models import EngineProcess
 from telephony.sip_guard import (
     SipGuard,
     SipGuardError,

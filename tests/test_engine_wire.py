@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from campaigns.engine_wire import (
+from telephony.engine.events import DialJob
+from telephony.pool.wire import (
     LineReader,
     Status,
     decode_job,
@@ -15,7 +16,6 @@ from campaigns.engine_wire import (
     encode_job,
     encode_status,
 )
-from telephony.engine.events import DialJob
 
 JOB = DialJob(
     attempt_id=42,

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from campaigns.engine_host import EngineHost
-from campaigns.engine_wire import LineReader, decode_status, encode_job
-from campaigns.event_writer import MAX_TRIES, EventWriter
 from django.utils import timezone
 
+from campaigns.engine_work import CampaignWork
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.services.claim_check import attempt_process
 from campaigns.services.dispatch import dispatch_due
@@ -27,7 +25,10 @@ from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_e
 from campaigns.services.reap import reap_stale
 from compliance.models import Sender
 from telephony.engine.events import CallEvent, EventKind
-from telephony.models import EngineProcess
+from telephony.pool.event_writer import MAX_TRIES, EventWriter
+from telephony.pool.host import EngineHost
+from telephony.pool.models import EngineProcess
+from telephony.pool.wire import LineReader, decode_status, encode_job
 from tests.factories import make_engine_process, make_sender, make_started_campaign
 from tests.helpers.wait import wait_for
 from tests.sipp_harness import free_udp_port
@@ -218,7 +219,9 @@ def fed_host() -> Iterator[tuple[EngineHost, int, LineReader]]:
     """An engine host fed over pipes, as a pool's supervisor runs it (real pjsua2, in process)."""
     jobs_r, jobs_w = os.pipe()
     status_r, status_w = os.pipe()
-    host = EngineHost(host="127.0.0.1", port=free_udp_port(), feed=(jobs_r, status_w))
+    host = EngineHost(
+        work=CampaignWork(), host="127.0.0.1", port=free_udp_port(), feed=(jobs_r, status_w)
+    )
     status = LineReader(status_r)
     try:
         yield host, jobs_w, status

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.engine_wire import decode_job, encode_job
 from dialer.log_mask import MaskNumbers, mask_numbers
 from telephony.engine.events import DialJob
+from telephony.pool.wire import decode_job, encode_job
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_a_logged_line_has_the_number_masked_in_message_and_arguments(
 
 
 def test_a_traceback_has_the_number_masked(console: io.StringIO) -> None:
-    log = logging.getLogger("campaigns.engine_host")
+    log = logging.getLogger("telephony.pool.host")
     try:
         raise ValueError("bad number +919876543210")
     except ValueError:
@@ -170,6 +170,6 @@ def test_a_corrupt_job_line_is_reported_without_the_password(
         decode_job(line)
     except ValueError:
         # What the engine host logs for a bad line from its supervisor.
-        logging.getLogger("campaigns.engine_host").exception("engine: ignoring a bad job line")
+        logging.getLogger("telephony.pool.host").exception("engine: ignoring a bad job line")
     assert "ignoring a bad job line" in console.getvalue()
     assert TRUNK_PASSWORD not in console.getvalue()

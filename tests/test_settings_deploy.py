@@ -376,7 +376,7 @@ def _rest_status(base_url: str, call_sid: str, *, secret: str) -> int:
 def test_rest_credentials_derive_from_engine_rest_secret_not_secret_key(
     settings: Any,
 ) -> None:
-    from campaigns.engine_host import _bridge_factory
+    from telephony.pool.host import _bridge_factory
 
     rest_secret = "rest-" + _key()
     settings.ENGINE_REST_SECRET = rest_secret

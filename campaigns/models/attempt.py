@@ -4,7 +4,7 @@ from django.db import models
 
 from campaigns.models.campaign import Campaign
 from campaigns.models.contact import Contact
-from telephony.models import EngineProcess
+from telephony.pool.models import EngineProcess
 
 
 class AttemptStatus(models.TextChoices):

@@ -27,7 +27,7 @@ from campaigns.models import (
     ContactStatus,
 )
 from compliance.policy import in_window
-from telephony.models import EngineProcess
+from telephony.pool.selectors import engines_live
 
 LIVE_STATUSES = (
     AttemptStatus.QUEUED,
@@ -39,9 +39,7 @@ LIVE_STATUSES = (
 
 def engine_free_slots(*, now: dt.datetime) -> int:
     """Free call slots across live engines, less approved attempts no engine has taken yet."""
-    fresh = now - dt.timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_S)
-    engines = EngineProcess.objects.filter(heartbeat_at__gte=fresh, stopped_at=None, draining=False)
-    slots = sum(e.slots - e.live_calls for e in engines)
+    slots = sum(e.slots - e.live_calls for e in engines_live(now=now))
     waiting = CallAttempt.objects.filter(
         status__in=(AttemptStatus.QUEUED, AttemptStatus.DIALING), engine=None
     ).count()

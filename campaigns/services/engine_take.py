@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from campaigns.models import AttemptStatus, CallAttempt, CampaignStatus
 from campaigns.trunks import trunk_password, trunk_target_uri
-from dialer.pacing import Limit, Pacer
+from dialer.pacing import Limit, Pacer, lease_id
 from telephony.engine.events import DialJob
 
 
@@ -155,10 +155,6 @@ def attempt_limits(*, candidate: Candidate, trunk: TrunkRow, now: dt.datetime) -
         day = now.astimezone(ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)).date().isoformat()
         limits.append(Limit(scope=f"cli:{candidate.cli}", daily=candidate.cli_daily_max, day=day))
     return limits
-
-
-def lease_id(attempt_id: int) -> str:
-    return f"attempt:{attempt_id}"
 
 
 def engine_take_next(

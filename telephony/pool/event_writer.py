@@ -14,7 +14,7 @@ logged with its traceback and tried again (MAX_TRIES, backing off, the heartbeat
 between); then it goes to a dead-letter file, one JSON line each, for someone to look at and
 replay, and its `on_dead_letter` fallback, if it has one, is run. While a write is failing, and
 after one failed until a later write succeeds, `healthy` is False and the engine takes no new
-call (campaigns.engine_host).
+call (telephony.pool.host).
 """
 
 from __future__ import annotations

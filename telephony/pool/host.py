@@ -1,12 +1,12 @@
 """One engine process as the database sees it: a pjsua2 Engine plus the loop that feeds it work,
-writes its events and keeps its heartbeat. Thin: every rule lives in campaigns.services.
+writes its events and keeps its heartbeat. Thin: every rule lives behind its WorkSource.
 
 Work arrives one of two ways. In a pool (`run_engine --processes N`) the supervisor is the host's
-only poller: it takes attempts for its engines and writes them down a pipe (campaigns.engine_wire),
+only poller: it takes jobs for its engines and writes them down a pipe (telephony.pool.wire),
 so N idle engines sleep instead of polling the database N times over. Alone (`dial`) the engine
 polls for work itself. Either way the main loop never waits on the database for a call's events:
 those are written by an EventWriter thread. While that writer cannot record (a write failing,
-see campaigns.event_writer) the engine takes no new call: it reports no free slot to its
+see telephony.pool.event_writer) the engine takes no new call: it reports no free slot to its
 supervisor, hands back jobs already on their way, and stops polling; live calls go on.
 """
 
@@ -25,20 +25,15 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
-from campaigns.engine_wire import LineReader, Status, decode_job, encode_status
-from campaigns.event_writer import EventWriter
-from campaigns.services.engine_take import (
-    approved_work_waiting,
-    attempt_return,
-    engine_take_next,
-    lease_id,
-)
-from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_event
-from dialer.pacing import Pacer, PacingUnavailable
+from dialer.pacing import PacingUnavailable, lease_id
 from telephony.engine.core import Engine
-from telephony.engine.events import CallEvent, DialJob
-from telephony.models import EngineProcess
+from telephony.engine.events import CallEvent, DialJob, EventKind
 from telephony.pjsip import MAX_CALLS_PER_PROCESS
+from telephony.pool.event_writer import EventWriter
+from telephony.pool.models import EngineProcess
+from telephony.pool.take import Taker
+from telephony.pool.wire import LineReader, Status, decode_job, encode_status
+from telephony.pool.work import WorkSource
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +69,7 @@ class EngineHost:
     def __init__(
         self,
         *,
+        work: WorkSource,
         host: str,
         port: int,
         only_attempt: int | None = None,
@@ -81,6 +77,7 @@ class EngineHost:
         feed: tuple[int, int] | None = None,
     ) -> None:
         """feed: (read fd for jobs, write fd for status) from a pool supervisor; None: poll."""
+        self.work = work
         self.only_attempt = only_attempt
         self._outbox: collections.deque[CallEvent] = collections.deque()
         self.engine = Engine(
@@ -102,13 +99,8 @@ class EngineHost:
         )
         self.draining = False
         self._next_refresh = 0.0
-        self._next_poll = 0.0
-        # Distributed pacing needs Redis; the embedded set-up paces per dispatch tick only.
-        self.pacer = (
-            Pacer.from_url(settings.REDIS_URL, guard_ms=settings.PACING_GUARD_MS)
-            if settings.REDIS_URL
-            else None
-        )
+        # Poll mode takes through it; both modes release and refresh leases with its pacer.
+        self.taker = Taker(work, name=f"engine {self.record.name}")
         self._leases: dict[int, list[str]] = {}  # attempt id -> pacing scopes it holds
         self._hold_until = 0.0  # after pjsua said it had no slot: wait a moment
         self.writer = EventWriter(
@@ -137,17 +129,7 @@ class EngineHost:
             return False
         if not self.can_record():
             return False
-        try:
-            taken = engine_take_next(
-                engine_id=self.record.pk,
-                only_attempt=self.only_attempt,
-                pacer=self.pacer,
-                on_paced=self._paced,
-            )
-        except PacingUnavailable:
-            # Fail closed: without the shared limits we cannot know the trunk has room.
-            log.warning("engine %s: pacing unavailable; not dialing", self.record.name)
-            return False
+        taken = self.taker.take(engine_id=self.record.pk, only_attempt=self.only_attempt)
         if taken is None:
             return False
         return self._dial(*taken)
@@ -196,26 +178,25 @@ class EngineHost:
         return healthy
 
     def _hand_back(self, attempt_id: int) -> None:
-        self.writer.put(partial(attempt_return, attempt_id=attempt_id, engine_id=self.record.pk))
+        self.writer.put(
+            partial(self.work.hand_back, attempt_id=attempt_id, engine_id=self.record.pk)
+        )
         self._release(attempt_id)
-
-    def _paced(self, retry_after_ms: int) -> None:
-        # Poll again right when the pacer says a slot frees, not at the next idle tick.
-        self._next_poll = min(self._next_poll, time.monotonic() + retry_after_ms / 1000)
 
     # -- events out ---------------------------------------------------------------------------
     def handle_events(self) -> None:
         """Pacing feedback at once (Redis), the database writes queued for the writer thread."""
         while self._outbox:
             event = self._outbox.popleft()
-            if event.kind in ("ended", "ringing", "answered"):
+            if event.kind in (EventKind.ENDED, EventKind.RINGING, EventKind.ANSWERED):
                 self._trunk_feedback(event)
-            if event.kind == "ended":
+            if event.kind == EventKind.ENDED:
                 self._release(event.attempt_id)
-            record = partial(attempt_record_event, event=event)
-            if event.kind == "ended":
+            record = partial(self.work.record_event, event=event)
+            if event.kind == EventKind.ENDED:
                 # Should its record be given up on, the call must still never be dialed again.
-                self.writer.put(record, on_dead_letter=partial(attempt_end_unrecorded, event=event))
+                lost = partial(self.work.record_unrecorded_end, event=event)
+                self.writer.put(record, on_dead_letter=lost)
             else:
                 self.writer.put(record)
 
@@ -224,24 +205,22 @@ class EngineHost:
         trunk = next(
             (s for s in self._leases.get(event.attempt_id, []) if s.startswith("trunk:")), None
         )
-        if trunk is None or self.pacer is None:
+        pacer = self.taker.pacer
+        if trunk is None or pacer is None:
             return
         try:
-            if event.kind == "ended" and event.sip_code in OVER_LIMIT_CODES:
-                hold_ms = self.pacer.backoff(scope=trunk)
+            if event.kind == EventKind.ENDED and event.sip_code in OVER_LIMIT_CODES:
+                hold_ms = pacer.backoff(scope=trunk)
                 log.warning("%s answered %s: holding it for %d ms", trunk, event.sip_code, hold_ms)
-            elif event.kind in ("ringing", "answered"):
-                self.pacer.clear_backoff(scope=trunk)
+            elif event.kind in (EventKind.RINGING, EventKind.ANSWERED):
+                pacer.clear_backoff(scope=trunk)
         except PacingUnavailable:
             log.warning("%s: back-off not recorded (pacing unavailable)", trunk)
 
     def _release(self, attempt_id: int) -> None:
         scopes = self._leases.pop(attempt_id, None)
-        if scopes and self.pacer is not None:
-            try:
-                self.pacer.release(lease_id=lease_id(attempt_id), scopes=scopes)
-            except PacingUnavailable:
-                log.warning("attempt %s: lease not released; it expires", attempt_id)
+        if scopes:
+            self.taker.release(attempt_id=attempt_id, scopes=scopes)
 
     # -- liveness -----------------------------------------------------------------------------
     def _write_heartbeat(self) -> None:
@@ -258,12 +237,13 @@ class EngineHost:
     def refresh_leases(self) -> None:
         """Our live calls keep their channels; a dead engine's leases simply expire."""
         now = time.monotonic()
-        if now < self._next_refresh or self.pacer is None or not self._leases:
+        pacer = self.taker.pacer
+        if now < self._next_refresh or pacer is None or not self._leases:
             return
         self._next_refresh = now + HEARTBEAT_S
         scopes = sorted({scope for held in self._leases.values() for scope in held})
         try:
-            self.pacer.refresh(lease_ids=[lease_id(a) for a in self._leases], scopes=scopes)
+            pacer.refresh(lease_ids=[lease_id(a) for a in self._leases], scopes=scopes)
         except PacingUnavailable:
             log.warning("engine %s: could not refresh pacing leases", self.record.name)
 
@@ -293,7 +273,8 @@ class EngineHost:
         elif self.engine.live_calls:
             timeout = 10
         else:
-            timeout = max(1, min(IDLE_POLL_MS, int((self._next_poll - time.monotonic()) * 1000)))
+            due_ms = int((self.taker.next_take - time.monotonic()) * 1000)
+            timeout = max(1, min(IDLE_POLL_MS, due_ms))
         busy = self.engine.step(timeout)
         self.handle_events()
         if self._jobs is not None:
@@ -306,18 +287,18 @@ class EngineHost:
 
     def _poll_for_work(self) -> bool:
         now = time.monotonic()
-        if self.engine.free_slots() <= 0 or now < self._next_poll:
+        if self.engine.free_slots() <= 0 or now < self.taker.next_take:
             return False
-        self._next_poll = now + IDLE_POLL_MS / 1000
+        self.taker.next_take = now + IDLE_POLL_MS / 1000
         busy = False
         try:
-            while approved_work_waiting() and self.take_work():
+            while self.work.waiting() and self.take_work():
                 busy = True
         except DatabaseError:
             # The database went away: keep calls up, keep events queued, reconnect next round.
             log.exception("engine %s: database error; retrying", self.record.name)
             connection.close()
-            self._next_poll = now + 0.2
+            self.taker.next_take = now + 0.2
         return busy
 
     def run(self, *, should_stop: Callable[[], bool], drain_s: float = 30.0) -> None:

@@ -1,4 +1,7 @@
-"""Engine processes as the database sees them: who is alive, on which port, how many free slots."""
+"""Engine processes as the database sees them: who is alive, on which port, how many free slots.
+
+Registered under the telephony app (telephony/models.py imports it): its table is
+telephony_engineprocess, its migrations telephony's."""
 
 from __future__ import annotations
 

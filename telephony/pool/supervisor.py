@@ -1,11 +1,14 @@
 """A host's engine pool: N engine processes (4 calls each) and the supervisor that feeds them.
 
-The supervisor is the host's only poller: it takes approved attempts for its engines
-(engine_take_next, the same conditional UPDATE every host uses, so several hosts can share one
+The supervisor is the host's only poller: it takes jobs for its engines from its WorkSource
+(for campaigns, the same conditional UPDATE every host uses, so several hosts can share one
 database) and writes each down the chosen engine's pipe, then wakes that engine with a SIP
 keep-alive on its port. Idle engines therefore sleep in pjsua's poll instead of asking the
 database 20 times a second each, and an engine that is handed a job dials within a millisecond.
 A dead engine is restarted and its calls are closed at once.
+
+The supervisor does not know how its children are started: `spawn` does (for campaigns,
+`manage.py run_engine_process`, started by `manage.py run_engine`).
 """
 
 from __future__ import annotations
@@ -21,20 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from campaigns.engine_wire import LineReader, decode_status, encode_job
-from campaigns.services.engine_take import (
-    approved_work_waiting,
-    attempt_return,
-    engine_take_next,
-    lease_id,
-)
-from campaigns.services.reap import reap_stale
-from dialer.pacing import Pacer, PacingUnavailable
-from telephony.models import EngineProcess
 from telephony.pjsip import SIP_KEEPALIVE
+from telephony.pool.models import EngineProcess
+from telephony.pool.take import Taker
+from telephony.pool.wire import LineReader, decode_status, encode_job
+from telephony.pool.work import WorkSource
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +62,7 @@ class EnginePool:
     def __init__(
         self,
         *,
+        work: WorkSource,
         host: str,
         ports: list[int],
         spawn: Callable[[int, tuple[int, int]], subprocess.Popen[bytes]],
@@ -76,13 +74,9 @@ class EnginePool:
         self._spawn = spawn
         self.poll_s = settings.ENGINE_POLL_MS / 1000 if poll_s is None else poll_s
         self.children: dict[int, Child] = {}
-        self.pacer = (
-            Pacer.from_url(settings.REDIS_URL, guard_ms=settings.PACING_GUARD_MS)
-            if settings.REDIS_URL
-            else None
-        )
+        self.work = work
+        self.taker = Taker(work, name="engine pool")
         self._wake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._next_poll = 0.0
         self._next_liveness = 0.0
 
     # -- processes --------------------------------------------------------------------------
@@ -121,8 +115,7 @@ class EnginePool:
         else:
             stopped = stopped.filter(pid=child.proc.pid, sip_port=child.port, host=self.host)
         stopped.update(stopped_at=timezone.now())
-        with transaction.atomic():
-            reap_stale()
+        self.work.engine_died()
 
     @staticmethod
     def _close_pipes(child: Child) -> None:
@@ -137,7 +130,7 @@ class EnginePool:
         """Wait for an engine to report (or the next poll), then hand out work."""
         now = time.monotonic()
         want_work = any(c.available > 0 for c in self.children.values())
-        wait = max(0.0, self._next_poll - now) if want_work else IDLE_WAIT_S
+        wait = max(0.0, self.taker.next_take - now) if want_work else IDLE_WAIT_S
         wait = min(wait, max(0.0, self._next_liveness - now))
         fds = [c.status.fd for c in self.children.values() if not c.status.closed]
         readable, _, _ = select.select(fds, [], [], wait)
@@ -151,7 +144,7 @@ class EnginePool:
             # The database went away: engines keep their calls; we reconnect next round.
             log.exception("engine pool: database error; retrying")
             connection.close()
-            self._next_poll = time.monotonic() + 0.2
+            self.taker.next_take = time.monotonic() + 0.2
 
     def _read_status(self, readable: set[int]) -> None:
         for child in self.children.values():
@@ -171,27 +164,19 @@ class EnginePool:
                     child.jobs_read = status.jobs_read
 
     def dispatch(self) -> int:
-        """Take approved attempts for engines with room, while there are any. Returns how many."""
+        """Take jobs for engines with room, while there are any. Returns how many."""
         now = time.monotonic()
-        if now < self._next_poll:
+        if now < self.taker.next_take:
             return 0
-        self._next_poll = now + self.poll_s
+        self.taker.next_take = now + self.poll_s
         sent = 0
         while True:
             child = max(self.children.values(), key=lambda c: c.available, default=None)
             if child is None or child.available <= 0 or child.engine_id is None:
                 return sent
-            if sent == 0 and not approved_work_waiting():
+            if sent == 0 and not self.work.waiting():
                 return sent
-            try:
-                taken = engine_take_next(
-                    engine_id=child.engine_id, pacer=self.pacer, on_paced=self._paced
-                )
-            except PacingUnavailable:
-                # Fail closed: without the shared limits we cannot know the trunk has room.
-                log.warning("engine pool: pacing unavailable; not dialing")
-                self._next_poll = time.monotonic() + 0.2
-                return sent
+            taken = self.taker.take(engine_id=child.engine_id)
             if taken is None:
                 return sent
             job, scopes = taken
@@ -203,17 +188,12 @@ class EnginePool:
                 log.warning("engine on port %s is gone; handing attempt %s back", child.port,
                             job.attempt_id)  # fmt: skip
                 child.free = 0
-                attempt_return(attempt_id=job.attempt_id, engine_id=child.engine_id)
-                if self.pacer is not None and scopes:
-                    self.pacer.release(lease_id=lease_id(job.attempt_id), scopes=scopes)
+                self.work.hand_back(attempt_id=job.attempt_id, engine_id=child.engine_id)
+                self.taker.release(attempt_id=job.attempt_id, scopes=scopes)
                 continue
             child.jobs_sent += 1
             self._wake.sendto(SIP_KEEPALIVE, (self.host, child.port))
             sent += 1
-
-    def _paced(self, retry_after_ms: int) -> None:
-        # Poll again right when the pacer says a slot frees, not a whole poll interval later.
-        self._next_poll = min(self._next_poll, time.monotonic() + retry_after_ms / 1000)
 
     def stop(self, *, drain_s: float) -> None:
         """Stop handing out work, let every engine finish its calls, wait for them to exit."""

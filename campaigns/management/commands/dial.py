@@ -6,7 +6,6 @@ outcome recording. Uses a running engine pool when there is one, else an engine 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import socket
 import time
@@ -16,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from campaigns.engine_host import EngineHost
+from campaigns.engine_work import CampaignWork
 from campaigns.services.claim_check import attempt_process
 from campaigns.services.one_off_call import (
     OneOffCallError,
@@ -26,14 +25,8 @@ from campaigns.services.one_off_call import (
 )
 from compliance.models import Purpose, Sector
 from dialer.processes import free_port
-from telephony.models import EngineProcess
-
-
-def _pool_alive() -> bool:
-    fresh = timezone.now() - dt.timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_S)
-    return EngineProcess.objects.filter(
-        heartbeat_at__gte=fresh, stopped_at=None, draining=False
-    ).exists()
+from telephony.pool.host import EngineHost
+from telephony.pool.selectors import engines_live
 
 
 class Command(BaseCommand):
@@ -91,7 +84,7 @@ class Command(BaseCommand):
         attempt_process(attempt_id=attempt_id)
         deadline = time.monotonic() + opts["ring_timeout"] + opts["max_seconds"] + 15
         if not attempt_is_final(attempt_id=attempt_id):
-            if _pool_alive():
+            if engines_live(now=timezone.now()).exists():
                 while not attempt_is_final(attempt_id=attempt_id) and time.monotonic() < deadline:
                     time.sleep(0.05)
             else:
@@ -109,7 +102,10 @@ class Command(BaseCommand):
     def _dial_in_process(self, attempt_id: int, deadline: float) -> None:
         host_ip = settings.ENGINE_SIP_HOST
         host = EngineHost(
-            host=host_ip, port=free_port(socket.SOCK_DGRAM, host_ip), only_attempt=attempt_id
+            work=CampaignWork(),
+            host=host_ip,
+            port=free_port(socket.SOCK_DGRAM, host_ip),
+            only_attempt=attempt_id,
         )
         try:
             while not attempt_is_final(attempt_id=attempt_id) and time.monotonic() < deadline:
