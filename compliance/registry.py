@@ -168,7 +168,8 @@ def _probe_chunks(*, table: str, keys: list[int]) -> list[tuple[int, int]]:
     return rows
 
 
-def create_table(table: str) -> None:
+def registry_table_create(table: str) -> None:
+    """An empty registry table for a new version, replacing any leftover of a failed load."""
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE TABLE {table} (number BIGINT PRIMARY KEY, prefs INTEGER NOT NULL)")
@@ -181,7 +182,7 @@ def registry_replace(
     entries = {number_key(to_e164(n, region="IN")): prefs_to_mask(p) for n, p in rows}
     with transaction.atomic():
         version = RegistryVersion.objects.create(as_of=as_of, source=source, kind="full")
-        create_table(version.table_name)
+        registry_table_create(version.table_name)
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {version.table_name} (number, prefs) VALUES (%s, %s)",  # noqa: S608

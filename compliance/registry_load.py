@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from compliance.audit import audit_append, iso_utc
 from compliance.models import AuditEntry, RegistryVersion
-from compliance.registry import RegistryState, create_table, registry_current
+from compliance.registry import RegistryState, registry_current, registry_table_create
 from compliance.registry_file import (
     DELETE,
     Parser,
@@ -421,7 +421,7 @@ def _sqlite_fill(
         else:
             after[number] = prefs
     with transaction.atomic(durable=True):
-        create_table(table)
+        registry_table_create(table)
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} (number, prefs) VALUES (%s, %s)",  # noqa: S608
