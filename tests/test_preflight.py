@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -57,15 +58,15 @@ def promo() -> Campaign:
 
 def test_scrub_counts_who_would_be_blocked_and_why(promo: Campaign) -> None:
     summary = campaign_preflight(campaign_id=promo.pk)
-    assert summary["total"] == 6
-    assert summary["blocked"] == 3
-    assert summary["by_reason"] == {
+    assert summary.total == 6
+    assert summary.blocked == 3
+    assert summary.by_reason == {
         "dnd_category_blocked": 1,
         "dnd_fully_blocked": 1,
         "suppressed": 1,
     }
-    assert summary["campaign_reasons"] == [] and summary["cli_issues"] == {}
-    assert Campaign.objects.get(id=promo.pk).preflight == summary
+    assert summary.campaign_reasons == [] and summary.cli_issues == {}
+    assert Campaign.objects.get(id=promo.pk).preflight == asdict(summary)
     rows = list(campaign_preflight_rows(campaign_id=promo.pk))
     assert [(n, r) for n, _, r in rows] == [
         ("+919876500000", "dnd_fully_blocked"),
@@ -103,7 +104,7 @@ def test_bulk_scrub_agrees_with_the_last_moment_check(promo: Campaign) -> None:
 
 def test_stale_registry_is_reported_for_the_whole_campaign(promo: Campaign) -> None:
     registry_replace(rows=[], as_of=timezone.now() - dt.timedelta(days=2))
-    assert campaign_preflight(campaign_id=promo.pk)["campaign_reasons"] == ["registry_stale"]
+    assert campaign_preflight(campaign_id=promo.pk).campaign_reasons == ["registry_stale"]
 
 
 def test_start_runs_the_scrub_and_refuses_a_caller_id_that_may_not_be_used(

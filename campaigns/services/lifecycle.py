@@ -56,8 +56,7 @@ def campaign_start(*, campaign_id: int) -> None:
         raise CampaignStateError(f"campaign {campaign_id} has no active caller ID")
     if not campaign.trunk.enabled:
         raise CampaignStateError(f"campaign {campaign_id}: trunk {campaign.trunk} is disabled")
-    preflight = campaign_preflight(campaign_id=campaign_id)
-    cli_issues: dict[str, list[str]] = preflight["cli_issues"]  # type: ignore[assignment]
+    cli_issues = campaign_preflight(campaign_id=campaign_id).cli_issues
     if cli_issues:
         # Every call from such a caller ID would be refused: fix the pool before dialing.
         problems = "; ".join(f"{cli}: {', '.join(why)}" for cli, why in cli_issues.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 
 from django.utils import timezone
 
@@ -46,16 +47,34 @@ def _scrub(campaign: Campaign) -> tuple[ScrubResult, dict[str, list[str]]]:
     return result, cli_issues
 
 
-def campaign_preflight(*, campaign_id: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class Preflight:
+    """A pre-flight scrub's summary; stored on the campaign as JSON (Campaign.preflight)."""
+
+    total: int  # contacts still to be dialed
+    blocked: int  # of those, how many the scrub would block
+    by_reason: dict[str, int]  # reason -> contacts it would block
+    campaign_reasons: list[str]  # would block every call: registry_stale
+    registry_version: int | None
+    cli_issues: dict[str, list[str]]  # caller ID -> why it may not be used
+    at: str  # when it ran, ISO 8601
+
+
+def campaign_preflight(*, campaign_id: int) -> Preflight:
     """Scrub the contacts still to be dialed; store and return the summary."""
     campaign = Campaign.objects.select_related("sender").get(id=campaign_id)
     result, cli_issues = _scrub(campaign)
-    summary = result.summary()
-    summary["campaign_reasons"] = [r for r in result.campaign_reasons if r == "registry_stale"]
-    summary["cli_issues"] = cli_issues
-    summary["at"] = timezone.now().isoformat(timespec="seconds")
-    Campaign.objects.filter(id=campaign_id).update(preflight=summary)
-    return summary
+    preflight = Preflight(
+        total=result.total,
+        blocked=len(result.blocked),
+        by_reason=dict(sorted(result.by_reason.items())),
+        campaign_reasons=[r for r in result.campaign_reasons if r == "registry_stale"],
+        registry_version=result.registry_version,
+        cli_issues=cli_issues,
+        at=timezone.now().isoformat(timespec="seconds"),
+    )
+    Campaign.objects.filter(id=campaign_id).update(preflight=asdict(preflight))
+    return preflight
 
 
 def campaign_preflight_rows(*, campaign_id: int) -> Iterator[tuple[str, str, str]]:
