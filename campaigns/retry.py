@@ -14,10 +14,11 @@ import logging
 from zoneinfo import ZoneInfo
 
 from compliance.policy import Policy, parse_window
+from telephony.engine.events import Disposition
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DELAYS_S = {"busy": 600, "no_answer": 3600, "failed": 300}
+DEFAULT_DELAYS_S = {Disposition.BUSY: 600, Disposition.NO_ANSWER: 3600, Disposition.FAILED: 300}
 RETRYABLE = frozenset(DEFAULT_DELAYS_S)
 MAX_DELAY_S = 7 * 24 * 3600  # a week: anything longer is a typo, not a plan
 TEMPORARY_BLOCKS = frozenset(
@@ -49,7 +50,7 @@ def retry_delay(
     """
     if disposition not in RETRYABLE:
         return None
-    default = DEFAULT_DELAYS_S[disposition]
+    default = DEFAULT_DELAYS_S[Disposition(disposition)]
     if not delays or (isinstance(delays, dict) and disposition not in delays):
         return dt.timedelta(seconds=default)  # not set for this disposition
     seconds = delay_seconds(delays.get(disposition) if isinstance(delays, dict) else None)

@@ -48,9 +48,7 @@ def dial_attempt(attempt_id: int) -> str:
 def reap() -> int:
     """Put back work lost to dead workers and engines."""
     with transaction.atomic():
-        resend = reap_stale()
-        _enqueue_after_commit(resend)
-    return len(resend)
+        return len(reap_stale())  # it sends the lost tasks again itself, on commit
 
 
 @shared_task(name="campaigns.schedule", queue="dialer", ignore_result=True)

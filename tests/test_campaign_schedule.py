@@ -20,6 +20,7 @@ from campaigns.services.lifecycle import (
     campaign_stop,
     campaigns_open_and_close,
 )
+from compliance.models import AuditEntry
 from tests.factories import (
     make_caller_id,
     make_campaign,
@@ -87,8 +88,14 @@ def test_stop_cancels_what_no_engine_has_taken() -> None:
     attempt_process(attempt_id=approved)
     campaign_stop(campaign_id=campaign.pk)
     assert CallAttempt.objects.get(id=taken).status == "dialing"  # live: it finishes normally
+    assert not AuditEntry.objects.filter(kind="outcome", attempt_id=taken).exists()
     for attempt_id in (approved, queued):
         attempt = CallAttempt.objects.get(id=attempt_id)
-        assert (attempt.status, attempt.hangup_cause) == ("failed", "campaign_stopped")
+        assert (attempt.status, attempt.disposition, attempt.hangup_cause) == (
+            "cancelled", "cancelled", "campaign_stopped",
+        )  # fmt: skip
         assert Contact.objects.get(id=attempt.contact_id).status == "pending"
+        # Never dialed, and audited like every other end of an attempt.
+        outcome = AuditEntry.objects.get(kind="outcome", attempt_id=attempt_id)
+        assert outcome.detail["status"] == outcome.detail["disposition"] == "cancelled"
     assert engine_take_next(engine_id=engine.pk) is None

@@ -20,7 +20,7 @@ from campaigns.services.outcomes import attempt_record_event
 from campaigns.services.reap import reap_stale
 from compliance.models import AuditEntry
 from dialer.pacing import Pacer, PacingUnavailable, lease_id
-from telephony.engine.events import CallEvent, EventKind
+from telephony.engine.events import CallEvent, Disposition, EventKind
 from telephony.pool.models import EngineProcess
 from tests.factories import (
     make_campaign,
@@ -110,7 +110,7 @@ def test_busy_is_retried_later_up_to_max_attempts() -> None:
         attempt_process(attempt_id=attempt_id)
         engine_take_next(engine_id=engine.pk)
         ended = CallEvent(
-            attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition="busy"
+            attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition=Disposition.BUSY
         )
         attempt_record_event(event=ended)
         contact = Contact.objects.get(campaign=campaign)
@@ -150,7 +150,7 @@ def test_a_dead_engines_calls_are_closed_as_failed_and_never_redialed(settings) 
     assert Contact.objects.get(campaign=campaign).status == "done"  # max_attempts is 1
     # A late event from the lost engine cannot reopen or overwrite it.
     attempt_record_event(event=CallEvent(attempt_id, EventKind.ENDED, timezone.now(), sip_code=200,
-                                         disposition="answered"))  # fmt: skip
+                                         disposition=Disposition.ANSWERED))  # fmt: skip
     assert CallAttempt.objects.get(id=attempt_id).disposition == "failed"
 
 

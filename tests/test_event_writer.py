@@ -24,7 +24,7 @@ from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_end_unrecorded, attempt_record_event
 from campaigns.services.reap import reap_stale
 from compliance.models import Sender
-from telephony.engine.events import CallEvent, EventKind
+from telephony.engine.events import CallEvent, Disposition, EventKind
 from telephony.pool.event_writer import MAX_TRIES, EventWriter
 from telephony.pool.host import EngineHost
 from telephony.pool.models import EngineProcess
@@ -162,7 +162,9 @@ def test_an_ended_event_of_a_campaign_with_an_old_bad_retry_delay_is_recorded(
     engine_take_next(engine_id=engine.pk)
     writer = writers()
 
-    ended = CallEvent(attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition="busy")
+    ended = CallEvent(
+        attempt_id, EventKind.ENDED, timezone.now(), sip_code=486, disposition=Disposition.BUSY
+    )
     writer.put(partial(attempt_record_event, event=ended))
 
     wait_for(lambda: CallAttempt.objects.get(id=attempt_id).status == "ended", timeout=10)
@@ -191,7 +193,7 @@ def test_a_call_whose_end_could_not_be_recorded_is_never_dialed_again(
         EventKind.ENDED,
         timezone.now(),
         sip_code=200,
-        disposition="answered",
+        disposition=Disposition.ANSWERED,
         duration_s=12.0,
         hangup_cause="callee_hangup",
     )

@@ -14,7 +14,7 @@ from campaigns.services.dispatch import dispatch_due
 from campaigns.services.engine_take import engine_take_next
 from campaigns.services.outcomes import attempt_record_event
 from compliance.policy import policy_from_settings
-from telephony.engine.events import CallEvent, EventKind
+from telephony.engine.events import CallEvent, Disposition, EventKind
 from tests.factories import make_engine_process, make_started_campaign
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -72,7 +72,11 @@ def test_no_answer_is_retried_after_its_own_delay_and_the_schedule_is_on_the_con
     engine_take_next(engine_id=engine.pk)
     attempt_record_event(
         event=CallEvent(
-            attempt_id, EventKind.ENDED, timezone.now(), sip_code=480, disposition="no_answer"
+            attempt_id,
+            EventKind.ENDED,
+            timezone.now(),
+            sip_code=480,
+            disposition=Disposition.NO_ANSWER,
         )
     )
     contact = Contact.objects.get(campaign=campaign)

@@ -4,6 +4,7 @@ from django.db import models
 
 from campaigns.models.campaign import Campaign
 from campaigns.models.contact import Contact
+from telephony.engine.events import Disposition
 from telephony.pool.models import EngineProcess
 
 
@@ -15,19 +16,20 @@ class AttemptStatus(models.TextChoices):
     ENDED = "ended"  # the call was placed and has ended; disposition says how
     BLOCKED = "blocked"  # compliance refused it; nothing was dialed
     FAILED = "failed"  # could not be placed or its engine was lost
+    CANCELLED = "cancelled"  # its campaign stopped before any engine took it; nothing was dialed
 
 
-FINAL_STATUSES = (AttemptStatus.ENDED, AttemptStatus.BLOCKED, AttemptStatus.FAILED)
+# An attempt reaches one of these only through campaigns.services.attempt_end.attempt_finalise.
+FINAL_STATUSES = (
+    AttemptStatus.ENDED,
+    AttemptStatus.BLOCKED,
+    AttemptStatus.FAILED,
+    AttemptStatus.CANCELLED,
+)
+# Attempts that never reached a phone: they use up none of the contact's max_attempts.
+NOT_DIALED_STATUSES = (AttemptStatus.BLOCKED, AttemptStatus.CANCELLED)
 
-
-class Disposition(models.TextChoices):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    REJECTED = "rejected"
-    INVALID_NUMBER = "invalid_number"
-    FAILED = "failed"
-    BLOCKED = "blocked"
+DISPOSITION_CHOICES = [(d.value, d.name.replace("_", " ").title()) for d in Disposition]
 
 
 class CallAttempt(models.Model):
@@ -55,7 +57,7 @@ class CallAttempt(models.Model):
     hangup_cause = models.CharField(max_length=100, blank=True)
     sip_code = models.PositiveSmallIntegerField(null=True, blank=True)
     sip_reason = models.CharField(max_length=200, blank=True)
-    disposition = models.CharField(max_length=32, choices=Disposition.choices, blank=True)
+    disposition = models.CharField(max_length=32, choices=DISPOSITION_CHOICES, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     invite_at = models.DateTimeField(null=True, blank=True)
     ringing_at = models.DateTimeField(null=True, blank=True)

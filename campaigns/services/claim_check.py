@@ -9,10 +9,11 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import AttemptStatus, CallAttempt, Campaign, CampaignStatus
-from campaigns.services.outcomes import attempt_close
+from campaigns.models import AttemptStatus, CallAttempt, Campaign, CampaignStatus, Disposition
+from campaigns.services.attempt_end import attempt_finalise
 from compliance.decision_record import record_decision
 from compliance.services import Decision, decide
 
@@ -74,27 +75,23 @@ def attempt_check(
             campaign_id=campaign.pk,
             sender_dlt_id=campaign.sender.dlt_entity_id,
         )
-        claimed = CallAttempt.objects.filter(
-            id=attempt_id, status=AttemptStatus.DIALING, claim_token=token
-        )
+        claimed = Q(status=AttemptStatus.DIALING, claim_token=token)
         if decision.allowed:
-            if claimed.update(approved_at=now, cli=cli) != 1:
-                transaction.set_rollback(True)
-                return None
+            approve = CallAttempt.objects.filter(claimed, id=attempt_id)
+            done = approve.update(approved_at=now, cli=cli) == 1
         else:
-            if (
-                claimed.update(
-                    status=AttemptStatus.BLOCKED,
-                    disposition="blocked",
-                    reasons=list(decision.reasons),
-                    cli=cli,
-                    ended_at=now,
-                )
-                != 1
-            ):
-                transaction.set_rollback(True)
-                return None
-            attempt_close(attempt_id=attempt_id, now=now)
+            done = attempt_finalise(
+                attempt_id=attempt_id,
+                status=AttemptStatus.BLOCKED,
+                disposition=Disposition.BLOCKED,
+                ended_at=now,
+                fields={"reasons": list(decision.reasons), "cli": cli},
+                only_if=claimed,
+                now=now,
+            )
+        if not done:
+            transaction.set_rollback(True)
+            return None
     return decision
 
 

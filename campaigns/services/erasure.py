@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from campaigns.models import (
     Disposition,
 )
 from campaigns.models.attempt import FINAL_STATUSES
+from campaigns.services.attempt_end import ContactNext, attempt_finalise
 from compliance.audit import audit_append
 from compliance.checks import MIN_RETENTION_DAYS
 from compliance.erasure import number_erasing
@@ -34,16 +35,24 @@ log = logging.getLogger(__name__)
 @receiver(number_erasing, dispatch_uid="campaigns.contacts_erase")
 def _on_number_erasing(sender: object, *, number: str, token: str, **_: Any) -> dict[str, int]:
     attempts = CallAttempt.objects.filter(number=number)
-    # An attempt no engine has taken is never placed now; a live call ends as it would.
-    cancelled = (
-        attempts.exclude(status__in=FINAL_STATUSES)
-        .filter(engine__isnull=True)
-        .update(
+    # An attempt no engine has taken is never placed now; a live call ends as it would. No
+    # outcome entry: the erasure's own entry counts them (attempts_cancelled).
+    untaken = Q(engine__isnull=True)
+    now = timezone.now()
+    cancelled = sum(
+        attempt_finalise(
+            attempt_id=attempt_id,
             status=AttemptStatus.BLOCKED,
             disposition=Disposition.BLOCKED,
-            reasons=["erased"],
-            ended_at=timezone.now(),
+            ended_at=now,
+            fields={"reasons": ["erased"]},
+            only_if=untaken,
+            contact_next=ContactNext.DONE,
+            audit=False,
         )
+        for attempt_id in attempts.exclude(status__in=FINAL_STATUSES)
+        .filter(untaken)
+        .values_list("id", flat=True)
     )
     return {
         "contacts": _contacts_erase(Contact.objects.filter(number=number)),

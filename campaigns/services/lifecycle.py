@@ -7,16 +7,11 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import (
-    AttemptStatus,
-    CallAttempt,
-    Campaign,
-    CampaignStatus,
-    Contact,
-    ContactStatus,
-)
+from campaigns.models import AttemptStatus, CallAttempt, Campaign, CampaignStatus, Disposition
+from campaigns.services.attempt_end import ContactNext, attempt_finalise
 from campaigns.services.preflight import campaign_preflight
 
 log = logging.getLogger(__name__)
@@ -121,8 +116,8 @@ def campaign_resume(*, campaign_id: int) -> None:
 def campaign_stop(*, campaign_id: int) -> None:
     """End the campaign for good: nothing more is dialed; live calls finish.
 
-    Attempts no engine has taken yet are cancelled (they were never dialed); their contacts go
-    back to pending, so the list shows who was never reached.
+    Attempts no engine has taken yet are cancelled, each with its outcome audited (they were
+    never dialed); their contacts go back to pending, so the list shows who was never reached.
     """
     now = timezone.now()
     _transition(
@@ -136,18 +131,16 @@ def campaign_stop(*, campaign_id: int) -> None:
         to=CampaignStatus.STOPPED,
         finished_at=now,
     )
-    untaken = CallAttempt.objects.filter(
-        campaign_id=campaign_id,
-        status__in=(AttemptStatus.QUEUED, AttemptStatus.DIALING),
-        engine=None,
-    )
-    contact_ids = list(untaken.values_list("contact_id", flat=True))
-    untaken.update(
-        status=AttemptStatus.FAILED,
-        disposition="failed",
-        ended_at=now,
-        hangup_cause="campaign_stopped",
-    )
-    Contact.objects.filter(id__in=contact_ids, status=ContactStatus.IN_PROGRESS).update(
-        status=ContactStatus.PENDING
-    )
+    untaken = Q(status__in=(AttemptStatus.QUEUED, AttemptStatus.DIALING), engine=None)
+    for attempt_id in CallAttempt.objects.filter(untaken, campaign_id=campaign_id).values_list(
+        "id", flat=True
+    ):
+        attempt_finalise(
+            attempt_id=attempt_id,
+            status=AttemptStatus.CANCELLED,
+            disposition=Disposition.CANCELLED,
+            ended_at=now,
+            fields={"hangup_cause": "campaign_stopped"},
+            only_if=untaken,  # an engine may take it meanwhile: then it is live, left alone
+            contact_next=ContactNext.PENDING,
+        )

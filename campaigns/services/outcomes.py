@@ -1,116 +1,80 @@
-"""Recording what happened to an attempt, and what that means for its contact."""
+"""Recording what an engine reports about an attempt; its end goes through attempt_finalise."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from django.db import transaction
-from django.utils import timezone
 
-from campaigns.models import AttemptStatus, CallAttempt, Contact, ContactStatus
-from campaigns.models.attempt import FINAL_STATUSES
-from campaigns.retry import MAX_TEMPORARY_BLOCKS, block_lifts_at, retry_delay
-from compliance.audit import audit_append, audit_outcome, iso_utc
+from campaigns.models import AttemptStatus, CallAttempt, Disposition
+from campaigns.services.attempt_end import ContactNext, attempt_finalise
+from compliance.audit import audit_append, iso_utc
 from compliance.models import AuditEntry
-from compliance.policy import callee_zone, policy_from_settings
 from compliance.suppressions import SuppressionRequest, suppressions_add
-from telephony.engine.events import CallEvent
+from telephony.engine.events import CallEvent, EventKind
 
 log = logging.getLogger(__name__)
 
 
-def attempt_close(*, attempt_id: int, now: dt.datetime) -> None:
-    """After an attempt reached a final status: audit the outcome, retry or close the contact.
+def _on_invite_sent(event: CallEvent) -> None:
+    CallAttempt.objects.filter(id=event.attempt_id, invite_at=None).update(invite_at=event.at)
 
-    Runs inside the caller's transaction, right after the filtered update that finalised it.
-    """
-    attempt = CallAttempt.objects.select_related("campaign__sender", "contact").get(id=attempt_id)
-    campaign = attempt.campaign
-    audit_outcome(
-        attempt_id=attempt.pk,
-        campaign_id=campaign.pk,
-        sender_dlt_id=campaign.sender.dlt_entity_id,
-        number=attempt.number,
-        purpose=campaign.purpose,
-        detail={
-            "status": attempt.status,
-            "disposition": attempt.disposition,
-            "sip_code": attempt.sip_code,
-            "cli": attempt.cli,
-            "pdd_ms": attempt.pdd_ms,
-            "duration_s": attempt.duration_s,
-            "reasons": attempt.reasons,
-            "hangup_cause": attempt.hangup_cause,
+
+def _on_ringing(event: CallEvent) -> None:
+    CallAttempt.objects.filter(id=event.attempt_id, status=AttemptStatus.DIALING).update(
+        status=AttemptStatus.RINGING, ringing_at=event.at, pdd_ms=event.pdd_ms
+    )
+
+
+def _on_answered(event: CallEvent) -> None:
+    CallAttempt.objects.filter(
+        id=event.attempt_id, status__in=(AttemptStatus.DIALING, AttemptStatus.RINGING)
+    ).update(status=AttemptStatus.ANSWERED, answered_at=event.at)
+
+
+def _on_opt_out(event: CallEvent) -> None:
+    attempt_opt_out(attempt_id=event.attempt_id, digit=event.digit, at=event.at)
+
+
+def _on_ended(event: CallEvent) -> None:
+    # An ended event always carries a disposition; without one, nothing says the call went out.
+    disposition = event.disposition or Disposition.FAILED
+    not_placed = disposition == Disposition.FAILED and event.sip_code is None
+    attempt_finalise(
+        attempt_id=event.attempt_id,
+        status=AttemptStatus.FAILED if not_placed else AttemptStatus.ENDED,
+        disposition=disposition,
+        ended_at=event.at,
+        fields={
+            "sip_code": event.sip_code,
+            "sip_reason": event.sip_reason[:200],
+            "duration_s": event.duration_s,
+            "agent_frames_in": event.frames_from_agent,
+            "agent_frames_out": event.frames_to_agent,
+            "hangup_cause": event.hangup_cause[:100],
+            **_quality_fields(event.quality),
         },
     )
-    _schedule_contact(attempt=attempt, now=now)
 
 
-def _schedule_contact(*, attempt: CallAttempt, now: dt.datetime) -> None:
-    """Retry the contact later, by the campaign's policy, or close it."""
-    campaign, contact = attempt.campaign, attempt.contact
-    attempts = contact.call_attempts
-    if attempt.status == AttemptStatus.BLOCKED:
-        info = callee_zone(attempt.number)
-        when = block_lifts_at(
-            reasons=list(attempt.reasons),
-            purpose=campaign.purpose,
-            now=now,
-            tz=info,
-            policy=policy_from_settings(),
-        )
-        if attempts.filter(status=AttemptStatus.BLOCKED).count() > MAX_TEMPORARY_BLOCKS:
-            when = None
-    else:
-        # retry_delay never raises: a campaign saved before validation existed may hold any
-        # JSON here, and an exception would undo this attempt's outcome (issue #10).
-        delay = retry_delay(
-            disposition=attempt.disposition, delays=campaign.retry_delays, campaign_id=campaign.pk
-        )
-        dialed = attempts.exclude(status=AttemptStatus.BLOCKED).count()
-        when = now + delay if delay is not None and dialed < campaign.max_attempts else None
-    Contact.objects.filter(id=contact.pk, status=ContactStatus.IN_PROGRESS).update(
-        status=ContactStatus.PENDING if when else ContactStatus.DONE,
-        next_attempt_at=when,
-        last_disposition=attempt.disposition,
-    )
+_HANDLERS: dict[EventKind, Callable[[CallEvent], None]] = {
+    EventKind.INVITE_SENT: _on_invite_sent,
+    EventKind.RINGING: _on_ringing,
+    EventKind.ANSWERED: _on_answered,
+    EventKind.OPT_OUT: _on_opt_out,
+    EventKind.ENDED: _on_ended,
+}
 
 
 def attempt_record_event(*, event: CallEvent) -> None:
     """Write an engine event onto its attempt with a filtered update (never move backwards)."""
-    attempt = CallAttempt.objects.filter(id=event.attempt_id)
-    if event.kind == "invite_sent":
-        attempt.filter(invite_at=None).update(invite_at=event.at)
-    elif event.kind == "ringing":
-        attempt.filter(status=AttemptStatus.DIALING).update(
-            status=AttemptStatus.RINGING, ringing_at=event.at, pdd_ms=event.pdd_ms
-        )
-    elif event.kind == "answered":
-        attempt.filter(status__in=(AttemptStatus.DIALING, AttemptStatus.RINGING)).update(
-            status=AttemptStatus.ANSWERED, answered_at=event.at
-        )
-    elif event.kind == "ended":
-        failed = event.disposition == "failed" and event.sip_code is None
-        with transaction.atomic():
-            changed = attempt.exclude(status__in=FINAL_STATUSES).update(
-                status=AttemptStatus.FAILED if failed else AttemptStatus.ENDED,
-                disposition=event.disposition,
-                sip_code=event.sip_code,
-                sip_reason=event.sip_reason[:200],
-                ended_at=event.at,
-                duration_s=event.duration_s,
-                agent_frames_in=event.frames_from_agent,
-                agent_frames_out=event.frames_to_agent,
-                hangup_cause=event.hangup_cause[:100],
-                **_quality_fields(event.quality),
-            )
-            if changed == 1:
-                attempt_close(attempt_id=event.attempt_id, now=timezone.now())
-    elif event.kind == "opt_out":
-        attempt_opt_out(attempt_id=event.attempt_id, digit=event.digit, at=event.at)
-    else:
+    handler = _HANDLERS.get(event.kind)
+    if handler is None:
         log.warning("attempt %s: unknown engine event %r", event.attempt_id, event.kind)
+        return
+    handler(event)
 
 
 def attempt_end_unrecorded(*, event: CallEvent) -> bool:
@@ -119,27 +83,21 @@ def attempt_end_unrecorded(*, event: CallEvent) -> bool:
     open, the attempt would be closed as failed/engine_lost when its engine next stops, and the
     contact called again, though the call may have been answered (issue #10). The outcome's
     audit entry is missing until someone replays the dead letter. True if it was still open."""
-    with transaction.atomic():
-        closed = (
-            CallAttempt.objects.filter(id=event.attempt_id)
-            .exclude(status__in=FINAL_STATUSES)
-            .update(
-                status=AttemptStatus.ENDED,
-                disposition=event.disposition,
-                sip_code=event.sip_code,
-                ended_at=event.at,
-                duration_s=event.duration_s,
-                hangup_cause="not_recorded",
-            )
-        )
-        if closed == 1:
-            Contact.objects.filter(
-                call_attempts=event.attempt_id, status=ContactStatus.IN_PROGRESS
-            ).update(
-                status=ContactStatus.DONE, next_attempt_at=None, last_disposition=event.disposition
-            )
+    closed = attempt_finalise(
+        attempt_id=event.attempt_id,
+        status=AttemptStatus.ENDED,
+        disposition=event.disposition or Disposition.FAILED,
+        ended_at=event.at,
+        fields={
+            "sip_code": event.sip_code,
+            "duration_s": event.duration_s,
+            "hangup_cause": "not_recorded",
+        },
+        contact_next=ContactNext.DONE,
+        audit=False,
+    )
     log.error("attempt %s: its end was not recorded; closed without a retry", event.attempt_id)
-    return closed == 1
+    return closed
 
 
 def _quality_fields(quality: dict[str, float] | None) -> dict[str, float | None]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from telephony.engine.events import CallEvent, DialJob, EventKind
+from telephony.engine.events import CallEvent, DialJob, Disposition, EventKind
 from telephony.engine.outcomes import disposition_for
 from telephony.engine.quality import MediaQuality, media_quality
 from telephony.engine.tap import BridgeTap
@@ -295,7 +295,7 @@ class Engine:
                     job.attempt_id,
                     EventKind.ENDED,
                     _now(),
-                    disposition="failed",
+                    disposition=Disposition.FAILED,
                     hangup_cause=f"invite_not_sent: {exc.reason}",
                 )
             )

@@ -33,6 +33,20 @@ class EventKind(StrEnum):
     ENDED = "ended"  # the call is over: disposition, SIP code, duration, quality
 
 
+class Disposition(StrEnum):
+    """How an attempt ended: the one list, for the engine that reports it and the attempts that
+    store it (campaigns.models.CallAttempt.disposition)."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"  # not placed, or no answer came back, or its engine was lost
+    BLOCKED = "blocked"  # compliance refused it (or its number was erased): nothing was dialed
+    CANCELLED = "cancelled"  # its campaign stopped before any engine took it: nothing was dialed
+
+
 @dataclass(frozen=True)
 class CallEvent:
     """What happened to a call (see EventKind)."""
@@ -43,7 +57,7 @@ class CallEvent:
     sip_code: int | None = None
     sip_reason: str = ""
     pdd_ms: int | None = None
-    disposition: str = ""
+    disposition: Disposition | None = None  # kind ended
     duration_s: float | None = None
     frames_to_agent: int = 0
     frames_from_agent: int = 0
