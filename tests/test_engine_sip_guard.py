@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from campaigns.models import CallAttempt
 from telephony.pool.models import EngineProcess
 from telephony.sip_guard import (
     SipGuard,
@@ -23,6 +24,7 @@ from telephony.sip_guard import (
     udp_socket_fd,
     uri_host,
 )
+from tests.helpers.wait import wait_for
 from tests.sip_probe import (
     Prober,
     final_codes,
@@ -129,14 +131,12 @@ def _dial(env: dict[str, str], trunk: str, max_seconds: int) -> subprocess.Popen
 
 
 def _engine(proc: subprocess.Popen[str]) -> EngineProcess:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        found = EngineProcess.objects.filter(pid=proc.pid).first()
-        if found is not None:
-            return found
+    def registered() -> bool:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.05)
-    raise AssertionError("the engine never registered")
+        return EngineProcess.objects.filter(pid=proc.pid).exists()
+
+    wait_for(registered, timeout=20, interval=0.05, what="the engine to register")
+    return EngineProcess.objects.get(pid=proc.pid)
 
 
 def _result(proc: subprocess.Popen[str]) -> dict:
@@ -154,7 +154,11 @@ def test_a_live_call_survives_floods_and_torture(
         try:
             engine = _engine(proc)
             target = ("127.0.0.1", engine.sip_port)
-            time.sleep(1.0)  # answered (SIPp answers after 500 ms)
+            wait_for(
+                lambda: CallAttempt.objects.filter(status="answered").exists(),
+                timeout=10,
+                what="the call to be answered",  # SIPp answers after 500 ms
+            )
             stranger, trunk = Prober(STRANGER_IP), Prober(TRUNK_IP)
 
             # 40 unsolicited INVITEs with SDP at 100/s: on main, the engine aborted at ~32.
@@ -186,7 +190,7 @@ def test_a_live_call_survives_floods_and_torture(
                     src=prober.src, src_port=prober.port, dst=target[0], dst_port=target[1]
                 ):
                     prober.send(data, target)
-            time.sleep(0.5)
+            time.sleep(0.5)  # time to choke on them: a crash has no condition to wait on
             assert proc.poll() is None, "the engine died under the flood"
             os.kill(engine.pid, 0)
         finally:
@@ -229,7 +233,7 @@ def test_a_transfer_request_is_refused_and_never_dialed(
 def test_a_redirect_is_not_followed(subprocess_env: dict[str, str], tmp_path: Path) -> None:
     with SippUAS("uas_redirect.xml", workdir=tmp_path) as uas:
         result = _result(_dial(subprocess_env, uas.uri, max_seconds=3))
-        time.sleep(0.5)
+        time.sleep(0.5)  # a followed redirect would INVITE within this: nothing to wait on
         invites = uas.invites()
     assert invites == [f"sip:+919876543210@127.0.0.1:{uas.port}"]
     assert result["disposition"] != "answered"

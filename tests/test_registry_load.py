@@ -7,8 +7,7 @@ import datetime as dt
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import IO
@@ -31,6 +30,7 @@ from compliance.registry import (
 )
 from compliance.registry_file import RegistryLoadError
 from compliance.registry_load import LoadReport, registry_load
+from tests.helpers.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -380,14 +380,6 @@ def test_failure_after_the_table_is_filled_leaves_the_previous_version_in_force(
     assert RegistryVersion.objects.count() == 1
 
 
-def _wait_for(condition: Callable[[], bool], *, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.005)
-
-
 def _copying_into_a_version_table() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -407,7 +399,12 @@ def test_killed_loader_leaves_the_previous_version_in_force_and_the_next_load_cl
         cwd=REPO, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        _wait_for(_copying_into_a_version_table, seconds=30)  # mid-load, rows streaming in
+        wait_for(
+            _copying_into_a_version_table,
+            timeout=30,
+            interval=0.005,
+            what="the loader to be mid-COPY",  # rows streaming in
+        )
         loader.send_signal(signal.SIGKILL)
         loader.wait(timeout=10)
     finally:
