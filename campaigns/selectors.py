@@ -48,9 +48,11 @@ def campaign_disposition_counts(*, campaign_id: int) -> dict[str, int]:
     return {row["disposition"] or "in_progress": row["n"] for row in rows}
 
 
-def campaign_active_cli_numbers(*, campaign: Campaign) -> set[str]:
-    """The numbers of the campaign's own caller-ID pool that are switched on."""
-    return set(campaign.caller_ids.filter(active=True).values_list("number", flat=True))
+def sender_cli_numbers(*, sender_id: int) -> set[str]:
+    """The caller IDs a sender owns and may present now (switched on, not archived): what the
+    last-moment check holds a call's caller ID against (cli_not_owned)."""
+    usable = CallerId.objects.filter(sender_id=sender_id, active=True, archived_at=None)
+    return set(usable.values_list("number", flat=True))
 
 
 def campaign_contact_counts(*, campaign_id: int) -> dict[str, int]:

@@ -35,7 +35,7 @@ def policy_record_if_changed(*, policy: Policy) -> bool:
     return changed
 
 
-def record_decision(
+def decision_record(
     *, decision: Decision, attempt_id: int | None, campaign_id: int | None, sender_dlt_id: str
 ) -> None:
     policy_record_if_changed(policy=policy_from_settings())

@@ -15,6 +15,8 @@ from compliance.models import Consent, Suppression
 from compliance.registry import registry_replace
 from tests.factories import make_caller_id, make_campaign, make_sender
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NOON_UTC = "2026-11-24T06:30:00Z"  # 12:00 IST
 
@@ -118,8 +120,13 @@ def test_check_number_reports_consent_and_every_reason(
 
 
 def test_check_campaign_number_checks_cli_ownership(world: dict[str, str]) -> None:
+    # Owned means the sender's caller IDs in use, as the dialer's last-moment check holds it.
+    sender = make_sender()
     campaign = make_campaign(
-        purpose="promotional", category=3, caller_ids=[make_caller_id(number="+911401111111")]
+        sender=sender,
+        purpose="promotional",
+        category=3,
+        caller_ids=[make_caller_id(number="+911401111111", sender=sender)],
     )
     result = check_json(
         world,

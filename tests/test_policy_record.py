@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from compliance import decision_record
-from compliance.decision_record import record_decision
+from compliance import decision_record as decision_record_module
+from compliance.decision_record import decision_record
 from compliance.models import AuditEntry
 from compliance.services import decide
 from compliance.verify import audit_verify
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> None:
-    decision_record._recorded_fingerprint = None  # as in a newly started worker
+    decision_record_module._recorded_fingerprint = None  # as in a newly started worker
 
 
 def _decide_and_record() -> None:
@@ -30,7 +30,7 @@ def _decide_and_record() -> None:
         cli="+911600123456",
         at=timezone.now(),
     )
-    record_decision(decision=decision, attempt_id=None, campaign_id=None, sender_dlt_id="")
+    decision_record(decision=decision, attempt_id=None, campaign_id=None, sender_dlt_id="")
 
 
 def test_policy_is_recorded_once_then_again_when_a_value_changes(settings: Any) -> None:
@@ -54,6 +54,6 @@ def test_policy_is_recorded_once_then_again_when_a_value_changes(settings: Any) 
 
 def test_a_restarted_process_does_not_record_an_unchanged_policy() -> None:
     _decide_and_record()
-    decision_record._recorded_fingerprint = None
+    decision_record_module._recorded_fingerprint = None
     _decide_and_record()
     assert AuditEntry.objects.filter(kind="policy").count() == 1

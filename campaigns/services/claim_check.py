@@ -13,8 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import AttemptStatus, CallAttempt, Campaign, CampaignStatus, Disposition
+from campaigns.selectors import sender_cli_numbers
 from campaigns.services.attempt_end import attempt_finalise
-from compliance.decision_record import record_decision
+from compliance.decision_record import decision_record
 from compliance.services import Decision, decide
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,7 @@ def attempt_check(
             sector=campaign.sender.sector,
             cli=cli,
             at=now,
-            owned_clis=set(
-                campaign.sender.caller_ids.filter(active=True, archived_at=None).values_list(
-                    "number", flat=True
-                )
-            ),
+            owned_clis=sender_cli_numbers(sender_id=campaign.sender_id),
         )
     except Exception:
         log.exception("attempt %s: compliance check could not run; not dialing", attempt_id)
@@ -69,7 +66,7 @@ def attempt_check(
             number=attempt.number, purpose=campaign.purpose, reasons=("check_unavailable",)
         )
     with transaction.atomic():
-        record_decision(
+        decision_record(
             decision=decision,
             attempt_id=attempt_id,
             campaign_id=campaign.pk,

@@ -2,7 +2,8 @@
 [--at ISO8601] [--json]
 
 check_number for one number as a campaign would call it: the campaign's sender, category and
-purpose (--purpose overrides), and --cli checked against the campaign's active caller-ID pool."""
+purpose (--purpose overrides), and --cli checked against the
+sender's caller IDs in use, exactly as the dialer's last-moment check holds it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_active_cli_numbers
+from campaigns.selectors import sender_cli_numbers
 from compliance.command_args import parse_when
 from compliance.models import Purpose
 from compliance.number_check import number_check_print
@@ -45,6 +46,6 @@ class Command(BaseCommand):
             category=campaign.category,
             cli=opts["cli"],
             at=at,
-            owned_clis=campaign_active_cli_numbers(campaign=campaign),
+            owned_clis=sender_cli_numbers(sender_id=campaign.sender_id),
             as_json=opts["json"],
         )
