@@ -23,8 +23,9 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import SAMPLE_RATE, ULAW_FRAME_BYTES, pcm16_to_ulaw
+from telephony.bridge.messages import CodecError, Mark, Media, Start, Stop
+from telephony.bridge.twilio_codec import TwilioCodec
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ START_TIMEOUT = 10.0
 GREETING_CHUNK_BYTES = ULAW_FRAME_BYTES * 10
 KEEPALIVE_MARK = "listening"
 KEEPALIVE_S = 5.0  # well inside the dialer's shortest sensible idle timeout
+
+codec = TwilioCodec()
 
 StreamEndHandler = Callable[[dict[str, Any]], None]
 
@@ -62,7 +65,7 @@ def print_stream_end(record: dict[str, Any]) -> None:
     print(json.dumps(record), flush=True)
 
 
-async def _wait_for_start(ws: ServerConnection) -> codec.Start | None:
+async def _wait_for_start(ws: ServerConnection) -> Start | None:
     try:
         async with asyncio.timeout(START_TIMEOUT):
             async for raw in ws:
@@ -70,10 +73,10 @@ async def _wait_for_start(ws: ServerConnection) -> codec.Start | None:
                     continue
                 try:
                     msg = codec.deserialize(raw)
-                except codec.CodecError as exc:
+                except CodecError as exc:
                     logger.warning("reference agent: ignoring malformed message: %s", exc)
                     continue
-                if isinstance(msg, codec.Start):
+                if isinstance(msg, Start):
                     return msg
     except (TimeoutError, ConnectionClosed):
         pass
@@ -84,12 +87,12 @@ async def _send_greeting(ws: ServerConnection, stream_sid: str) -> None:
     greeting = greeting_ulaw()
     for offset in range(0, len(greeting), GREETING_CHUNK_BYTES):
         chunk = greeting[offset : offset + GREETING_CHUNK_BYTES]
-        await ws.send(codec.serialize(codec.Media(stream_sid=stream_sid, payload=chunk)))
-    await ws.send(codec.serialize(codec.Mark(stream_sid=stream_sid, name=GREETING_MARK)))
+        await ws.send(codec.serialize(Media(stream_sid=stream_sid, payload=chunk)))
+    await ws.send(codec.serialize(Mark(stream_sid=stream_sid, name=GREETING_MARK)))
 
 
 async def _keep_alive(ws: ServerConnection, stream_sid: str) -> None:
-    mark = codec.serialize(codec.Mark(stream_sid=stream_sid, name=KEEPALIVE_MARK))
+    mark = codec.serialize(Mark(stream_sid=stream_sid, name=KEEPALIVE_MARK))
     try:
         while True:
             await asyncio.sleep(KEEPALIVE_S)
@@ -119,13 +122,13 @@ async def _handle_stream(
                     continue
                 try:
                     msg = codec.deserialize(raw)
-                except codec.CodecError:
+                except CodecError:
                     continue
-                if isinstance(msg, codec.Media):
+                if isinstance(msg, Media):
                     frames_heard += 1
-                elif isinstance(msg, codec.Mark) and msg.name != KEEPALIVE_MARK:
+                elif isinstance(msg, Mark) and msg.name != KEEPALIVE_MARK:
                     marks_received += 1
-                elif isinstance(msg, codec.Stop):
+                elif isinstance(msg, Stop):
                     break
     except (TimeoutError, ConnectionClosed):
         pass

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from telephony import reference_agent
-from telephony.bridge import exotel_codec
 from telephony.bridge import session as bridge_session
-from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import PCM_FRAME_BYTES, ulaw_to_pcm16
+from telephony.bridge.messages import CodecError, Media
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
 from telephony.bridge.session import MAX_BUFFERED_AGENT_FRAMES, MAX_PENDING_MARKS
+from telephony.bridge.wire_codec import wire_codec
 from tests.helpers.bridge import ACCOUNT, CALL, TIMEOUT, FakeAgent, LoopThread, agent_ulaw
 from tests.helpers.wait import wait_for
 
@@ -42,7 +42,7 @@ def open_started(runner: BridgeRunner, agent: FakeAgent, wire: str = "twilio") -
 
 # --- codecs: every malformed message is a CodecError, never another exception -----------------
 
-WIRES = {"twilio": codec, "exotel": exotel_codec}
+WIRES = {name: wire_codec(name) for name in ("twilio", "exotel")}
 SEQ = {"twilio": "sequenceNumber", "exotel": "sequence_number"}
 
 
@@ -66,7 +66,7 @@ def media_json(wire: str, payload: str, **top: Any) -> str:
     ids=["huge-string-number", "huge-json-number", "twenty-digits", "long-mark-name"],
 )
 def test_hostile_fields_are_codec_errors(wire: str, make: Callable[[str], str]) -> None:
-    with pytest.raises(codec.CodecError):
+    with pytest.raises(CodecError):
         WIRES[wire].deserialize(make(wire))
 
 
@@ -77,26 +77,26 @@ def test_media_payload_is_decoded_only_up_to_the_limit_and_the_rest_counted(wire
 
     msg = WIRES[wire].deserialize(text, max_payload_bytes=1000)
 
-    assert isinstance(msg, codec.Media)
+    assert isinstance(msg, Media)
     assert msg.payload == payload[:1000]
     assert msg.dropped_bytes == len(payload) - 1000
     # Without a limit, or with room for all of it, nothing is dropped.
-    assert WIRES[wire].deserialize(text).payload == payload
-    full = WIRES[wire].deserialize(text, max_payload_bytes=len(payload))
-    assert (full.payload, full.dropped_bytes) == (payload, 0)
+    whole = Media(stream_sid="", payload=payload, dropped_bytes=0)
+    assert WIRES[wire].deserialize(text) == whole
+    assert WIRES[wire].deserialize(text, max_payload_bytes=len(payload)) == whole
 
 
 @pytest.mark.parametrize("wire", WIRES)
 def test_bad_base64_before_the_limit_is_still_refused(wire: str) -> None:
     text = media_json(wire, "@@@@" + "AAAA" * 1000)
-    with pytest.raises(codec.CodecError, match="not valid base64"):
+    with pytest.raises(CodecError, match="not valid base64"):
         WIRES[wire].deserialize(text, max_payload_bytes=600)
 
 
 def test_exotel_payload_of_half_a_sample_is_refused_even_when_cut_at_the_limit() -> None:
     text = media_json("exotel", base64.b64encode(bytes(1001)).decode())
-    with pytest.raises(codec.CodecError, match="16-bit"):
-        exotel_codec.deserialize(text, max_payload_bytes=600)
+    with pytest.raises(CodecError, match="16-bit"):
+        WIRES["exotel"].deserialize(text, max_payload_bytes=600)
 
 
 # --- the session: malformed messages are ignored and the call goes on ---------------------------
@@ -210,6 +210,7 @@ def test_one_15_mb_media_message_queues_no_more_than_the_cap(
     )
 
 
+@pytest.mark.slow
 def test_marks_waiting_behind_audio_are_capped_too(runner: BridgeRunner, agent: FakeAgent) -> None:
     session = open_started(runner, agent)
     agent.send_media(session.stream_sid, agent_ulaw(160))  # one frame, never played here
@@ -232,6 +233,7 @@ def test_marks_waiting_behind_audio_are_capped_too(runner: BridgeRunner, agent: 
 # --- idle agents and dead agents ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_agent_that_sends_nothing_is_disconnected_after_the_idle_timeout(
     agent: FakeAgent,
 ) -> None:
@@ -250,6 +252,7 @@ def test_an_agent_that_sends_nothing_is_disconnected_after_the_idle_timeout(
         assert agent.closed.wait(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_an_agent_that_keeps_sending_stays_connected(agent: FakeAgent) -> None:
     with BridgeRunner(open_timeout=2.0, idle_timeout=0.6, ping_interval=0.2) as runner:
         session = open_started(runner, agent)
@@ -347,6 +350,7 @@ async def _nothing(writer: asyncio.StreamWriter) -> None:
     pass
 
 
+@pytest.mark.slow
 def test_an_agent_that_does_not_answer_pings_is_dead(loop_thread: LoopThread) -> None:
     began = time.monotonic()
     session, raw = run_raw(loop_thread, _nothing, idle_timeout=60.0, ping_interval=0.3)
@@ -367,6 +371,7 @@ async def _marks_without_reading(writer: asyncio.StreamWriter) -> None:
     await asyncio.sleep(3.0)  # the stuck reader, held until the bridge gives up on it
 
 
+@pytest.mark.slow
 def test_an_agent_that_stops_reading_is_ended_before_our_buffer_grows_without_bound(
     loop_thread: LoopThread,
 ) -> None:
@@ -473,6 +478,7 @@ def test_agent_stop_keeps_its_agent_prefixed_cause(runner: BridgeRunner, agent: 
     assert session.hangup_cause == "agent:agent_stop"
 
 
+@pytest.mark.slow
 def test_the_reference_agent_listening_longer_than_the_idle_timeout_is_not_idle(
     loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,10 @@ import json
 
 import pytest
 
-from telephony.bridge import twilio_codec as codec
+from telephony.bridge.messages import Clear, CodecError, Mark, Media, Start
+from telephony.bridge.twilio_codec import TwilioCodec
+
+codec = TwilioCodec()
 
 SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 ACCOUNT = "AC123ea4a9ca0a22aba9e79a5f1b4b1d4c"
@@ -83,7 +86,7 @@ def test_serialized_keys_keep_twilio_order(name: str) -> None:
 
 
 def test_start_serializes_to_twilio_shape_with_defaults() -> None:
-    msg = codec.Start(
+    msg = Start(
         stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, custom_parameters={"attempt": "7"}
     )
 
@@ -103,7 +106,7 @@ def test_start_serializes_to_twilio_shape_with_defaults() -> None:
 
 
 def test_media_numbers_are_sent_as_strings_and_payload_as_base64() -> None:
-    msg = codec.Media(
+    msg = Media(
         stream_sid=SID,
         payload=b"\x00\xff\x7f",
         track="inbound",
@@ -126,7 +129,7 @@ def test_media_numbers_are_sent_as_strings_and_payload_as_base64() -> None:
 def test_deserialized_twilio_media_has_int_numbers_and_raw_payload() -> None:
     msg = codec.deserialize(json.dumps(TWILIO_WIRE["media"]))
 
-    assert msg == codec.Media(
+    assert msg == Media(
         stream_sid=SID, payload=ULAW, track="outbound", chunk=1, timestamp=5, sequence_number=3
     )
 
@@ -136,28 +139,28 @@ def test_integer_numbers_are_accepted_and_reserialized_as_strings() -> None:
 
     msg = codec.deserialize(json.dumps(wire))
 
-    assert msg == codec.Mark(stream_sid=SID, name="x", sequence_number=9)
+    assert msg == Mark(stream_sid=SID, name="x", sequence_number=9)
     assert json.loads(codec.serialize(msg))["sequenceNumber"] == "9"
 
 
 def test_agent_messages_decode_without_sequence_numbers() -> None:
-    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-media"])) == codec.Media(
+    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-media"])) == Media(
         stream_sid=SID, payload=ULAW
     )
-    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-mark"])) == codec.Mark(
+    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-mark"])) == Mark(
         stream_sid=SID, name="greeting-end"
     )
-    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-clear"])) == codec.Clear(stream_sid=SID)
+    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-clear"])) == Clear(stream_sid=SID)
 
 
 def test_agent_media_without_stream_sid_is_accepted() -> None:
     msg = codec.deserialize('{"event":"media","media":{"payload":"AP9/"}}')
 
-    assert msg == codec.Media(stream_sid="", payload=b"\x00\xff\x7f")
+    assert msg == Media(stream_sid="", payload=b"\x00\xff\x7f")
 
 
 def test_bytes_input_is_accepted() -> None:
-    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-clear"]).encode()) == codec.Clear(SID)
+    assert codec.deserialize(json.dumps(AGENT_WIRE["agent-clear"]).encode()) == Clear(SID)
 
 
 @pytest.mark.parametrize(
@@ -202,9 +205,9 @@ def test_bytes_input_is_accepted() -> None:
 def test_malformed_input_raises_codec_error_saying_what_is_wrong(
     wire: str | bytes, error: str
 ) -> None:
-    with pytest.raises(codec.CodecError, match=error):
+    with pytest.raises(CodecError, match=error):
         codec.deserialize(wire)
 
 
 def test_codec_error_is_a_value_error() -> None:
-    assert issubclass(codec.CodecError, ValueError)
+    assert issubclass(CodecError, ValueError)

@@ -7,8 +7,20 @@ from typing import Any
 
 import pytest
 
-from telephony.bridge import exotel_codec as codec
-from telephony.bridge import twilio_codec
+from telephony.bridge.exotel_codec import PCM16_MEDIA_FORMAT, ExotelCodec
+from telephony.bridge.messages import (
+    Clear,
+    CodecError,
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Message,
+    Start,
+    Stop,
+)
+
+codec = ExotelCodec()
 
 SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 ACCOUNT = "AC123ea4a9ca0a22aba9e79a5f1b4b1d4c"
@@ -70,9 +82,9 @@ AGENT_WIRE: dict[str, dict[str, Any]] = {
 ALL_WIRE = {**EXOTEL_WIRE, **AGENT_WIRE}
 
 # The dataclass each wire message decodes to.
-DECODED: dict[str, twilio_codec.Message] = {
-    "connected": twilio_codec.Connected(),
-    "start": twilio_codec.Start(
+DECODED: dict[str, Message] = {
+    "connected": Connected(),
+    "start": Start(
         stream_sid=SID,
         account_sid=ACCOUNT,
         call_sid=CALL,
@@ -80,28 +92,18 @@ DECODED: dict[str, twilio_codec.Message] = {
         media_format={"encoding": "audio/x-raw", "sample_rate": "8000", "bit_rate": "16"},
         sequence_number=1,
     ),
-    "media": twilio_codec.Media(
-        stream_sid=SID, payload=PCM, chunk=2, timestamp=200, sequence_number=3
-    ),
-    "dtmf": twilio_codec.Dtmf(stream_sid=SID, digit="5", sequence_number=7),
-    "mark": twilio_codec.Mark(stream_sid=SID, name="my label", sequence_number=15),
-    "stop": twilio_codec.Stop(
-        stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, sequence_number=20
-    ),
-    "agent-media": twilio_codec.Media(stream_sid=SID, payload=PCM),
-    "agent-mark": twilio_codec.Mark(stream_sid=SID, name="greeting-end"),
-    "agent-clear": twilio_codec.Clear(stream_sid=SID),
+    "media": Media(stream_sid=SID, payload=PCM, chunk=2, timestamp=200, sequence_number=3),
+    "dtmf": Dtmf(stream_sid=SID, digit="5", sequence_number=7),
+    "mark": Mark(stream_sid=SID, name="my label", sequence_number=15),
+    "stop": Stop(stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, sequence_number=20),
+    "agent-media": Media(stream_sid=SID, payload=PCM),
+    "agent-mark": Mark(stream_sid=SID, name="greeting-end"),
+    "agent-clear": Clear(stream_sid=SID),
 }
 
 
 def test_every_wire_example_has_a_decoded_counterpart() -> None:
     assert set(DECODED) == set(ALL_WIRE)
-
-
-def test_codec_reuses_the_twilio_codec_message_classes() -> None:
-    assert codec.Start is twilio_codec.Start
-    assert codec.Media is twilio_codec.Media
-    assert codec.CodecError is twilio_codec.CodecError
 
 
 @pytest.mark.parametrize("name", sorted(ALL_WIRE))
@@ -128,7 +130,7 @@ def test_message_round_trips_through_the_wire(name: str) -> None:
 
 def test_start_built_with_defaults_announces_pcm16_not_twilio_mulaw() -> None:
     # This is how the bridge session builds its start message.
-    msg = twilio_codec.Start(
+    msg = Start(
         stream_sid=SID,
         account_sid=ACCOUNT,
         call_sid=CALL,
@@ -152,7 +154,7 @@ def test_start_built_with_defaults_announces_pcm16_not_twilio_mulaw() -> None:
 
 def test_start_with_another_media_format_keeps_it() -> None:
     wide = {"encoding": "audio/x-raw", "sample_rate": "16000", "bit_rate": "16"}
-    msg = twilio_codec.Start(stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, media_format=wide)
+    msg = Start(stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, media_format=wide)
 
     assert json.loads(codec.serialize(msg))["start"]["media_format"] == wide
 
@@ -163,11 +165,11 @@ def test_start_without_optional_fields_decodes_with_pcm16_format() -> None:
         "start": {"stream_sid": SID, "call_sid": CALL, "account_sid": ACCOUNT},
     }
 
-    assert codec.deserialize(json.dumps(wire)) == twilio_codec.Start(
+    assert codec.deserialize(json.dumps(wire)) == Start(
         stream_sid=SID,
         account_sid=ACCOUNT,
         call_sid=CALL,
-        media_format=dict(codec.PCM16_MEDIA_FORMAT),
+        media_format=dict(PCM16_MEDIA_FORMAT),
         sequence_number=None,
     )
 
@@ -181,14 +183,14 @@ def test_documented_start_fields_we_cannot_carry_are_ignored() -> None:
 
 
 def test_connected_drops_twilio_protocol_and_version() -> None:
-    msg = twilio_codec.Connected(protocol="Call", version="1.0.0")
+    msg = Connected(protocol="Call", version="1.0.0")
 
     assert json.loads(codec.serialize(msg)) == {"event": "connected"}
 
 
 def test_media_numbers_are_sent_as_strings_and_track_is_left_out() -> None:
     # The session tags what it sends as the inbound track; Exotel's single-track stream has none.
-    msg = twilio_codec.Media(
+    msg = Media(
         stream_sid=SID,
         payload=b"\x00\xff\x7f\x80",
         track="inbound",
@@ -208,28 +210,28 @@ def test_media_numbers_are_sent_as_strings_and_track_is_left_out() -> None:
 def test_incoming_media_track_is_kept() -> None:
     wire = {"event": "media", "stream_sid": SID, "media": {"track": "outbound", "payload": ""}}
 
-    assert codec.deserialize(json.dumps(wire)) == twilio_codec.Media(
+    assert codec.deserialize(json.dumps(wire)) == Media(
         stream_sid=SID, payload=b"", track="outbound"
     )
 
 
 def test_pcm_payload_round_trips_through_base64() -> None:
     payload = codec.media_payload_from_pcm(PCM)
-    msg = twilio_codec.Media(stream_sid=SID, payload=payload)
+    msg = Media(stream_sid=SID, payload=payload)
 
     data = json.loads(codec.serialize(msg))
     back = codec.deserialize(codec.serialize(msg))
 
     assert len(PCM) == 320
     assert base64.b64decode(data["media"]["payload"]) == PCM
-    assert isinstance(back, twilio_codec.Media)
+    assert isinstance(back, Media)
     assert codec.pcm_from_media_payload(back.payload) == PCM
 
 
-def test_pcm_helpers_are_identity_and_audio_marker_is_pcm16() -> None:
+def test_pcm_helpers_are_identity_one_payload_byte_per_pcm_byte() -> None:
     assert codec.media_payload_from_pcm(PCM) == PCM
     assert codec.pcm_from_media_payload(PCM) == PCM
-    assert codec.AUDIO == "pcm16"
+    assert codec.pcm_bytes_per_payload_byte == 1
 
 
 def test_payload_is_little_endian_pcm16() -> None:
@@ -237,7 +239,7 @@ def test_payload_is_little_endian_pcm16() -> None:
 
     msg = codec.deserialize(json.dumps(wire))
 
-    assert isinstance(msg, twilio_codec.Media)
+    assert isinstance(msg, Media)
     assert struct.unpack("<2h", msg.payload) == (1, -1)
 
 
@@ -263,7 +265,7 @@ def test_stop_reason_stopped_is_accepted_and_sent_back_as_callended() -> None:
 
 
 def test_bare_stop_from_an_agent_is_accepted() -> None:
-    assert codec.deserialize('{"event": "stop"}') == twilio_codec.Stop(
+    assert codec.deserialize('{"event": "stop"}') == Stop(
         stream_sid="", account_sid="", call_sid=""
     )
 
@@ -277,13 +279,11 @@ def test_bare_stop_from_an_agent_is_accepted() -> None:
                 "sequence_number": 3,
                 "media": {"chunk": 2, "timestamp": 200, "payload": ""},
             },
-            twilio_codec.Media(
-                stream_sid="", payload=b"", chunk=2, timestamp=200, sequence_number=3
-            ),
+            Media(stream_sid="", payload=b"", chunk=2, timestamp=200, sequence_number=3),
         ),
         (
             {"event": "mark", "sequence_number": 15, "stream_sid": SID, "mark": {"name": "x"}},
-            twilio_codec.Mark(stream_sid=SID, name="x", sequence_number=15),
+            Mark(stream_sid=SID, name="x", sequence_number=15),
         ),
         (
             {
@@ -292,17 +292,15 @@ def test_bare_stop_from_an_agent_is_accepted() -> None:
                 "stream_sid": SID,
                 "stop": {"call_sid": CALL, "account_sid": ACCOUNT, "reason": "callended"},
             },
-            twilio_codec.Stop(
-                stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, sequence_number=20
-            ),
+            Stop(stream_sid=SID, account_sid=ACCOUNT, call_sid=CALL, sequence_number=20),
         ),
         (
             {"event": "dtmf", "sequence_number": 7, "dtmf": {"digit": "#", "duration": 100}},
-            twilio_codec.Dtmf(stream_sid="", digit="#", sequence_number=7),
+            Dtmf(stream_sid="", digit="#", sequence_number=7),
         ),
     ],
 )
-def test_integer_numbers_are_accepted(wire: dict[str, Any], expected: twilio_codec.Message) -> None:
+def test_integer_numbers_are_accepted(wire: dict[str, Any], expected: Message) -> None:
     assert codec.deserialize(json.dumps(wire)) == expected
 
 
@@ -317,14 +315,14 @@ def test_integer_numbers_are_reserialized_as_strings() -> None:
 def test_agent_media_without_stream_sid_is_accepted_and_left_out_again() -> None:
     msg = codec.deserialize('{"event":"media","media":{"payload":"AP9/gA=="}}')
 
-    assert msg == twilio_codec.Media(stream_sid="", payload=b"\x00\xff\x7f\x80")
+    assert msg == Media(stream_sid="", payload=b"\x00\xff\x7f\x80")
     assert codec.serialize(msg) == '{"event":"media","media":{"payload":"AP9/gA=="}}'
 
 
 def test_bytes_input_is_accepted() -> None:
     wire = json.dumps(AGENT_WIRE["agent-clear"]).encode()
 
-    assert codec.deserialize(wire) == twilio_codec.Clear(SID)
+    assert codec.deserialize(wire) == Clear(SID)
 
 
 def test_serializing_something_else_is_a_type_error() -> None:
@@ -409,10 +407,10 @@ def test_serializing_something_else_is_a_type_error() -> None:
 def test_malformed_input_raises_codec_error_saying_what_is_wrong(
     wire: str | bytes, error: str
 ) -> None:
-    with pytest.raises(codec.CodecError, match=error):
+    with pytest.raises(CodecError, match=error):
         codec.deserialize(wire)
 
 
 def test_non_text_input_raises_codec_error() -> None:
-    with pytest.raises(codec.CodecError, match="expected str or bytes"):
+    with pytest.raises(CodecError, match="expected str or bytes"):
         codec.deserialize(None)  # type: ignore[arg-type]

@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVarTuple
 
-from telephony.bridge import exotel_codec
-from telephony.bridge import twilio_codec as codec
 from telephony.bridge.audio import PCM_FRAME_BYTES, silence_pcm
+from telephony.bridge.messages import Clear, Connected, Dtmf, Mark, Media, Start, Stop
+from telephony.bridge.wire_codec import WireCodec, wire_codec
 
 logger = logging.getLogger(__name__)
+_Ts = TypeVarTuple("_Ts")
 
 # Callee audio waiting for a slow or not-yet-open socket: 5 s. Past that the oldest frames go,
 # because a voice agent wants the newest audio, not a growing backlog.
@@ -83,7 +84,7 @@ class BridgeSession:
     def __init__(self, *, stream: StreamInfo, loop: asyncio.AbstractEventLoop) -> None:
         self.stream = stream
         # Message classes are shared; the wire format (JSON shape, audio encoding) is per call.
-        self._wire: Any = exotel_codec if stream.wire == "exotel" else codec
+        self._wire: WireCodec = wire_codec(stream.wire)
         self._loop = loop
         self._t0 = time.monotonic()
 
@@ -92,7 +93,7 @@ class BridgeSession:
         self._wake_scheduled = False
         self._send_now: Callable[[str], bool] | None = None
         # Loop-only from here down to the playout queue.
-        self._control: deque[codec.Mark | codec.Dtmf] = deque()
+        self._control: deque[Mark | Dtmf] = deque()
         self._wakeup = asyncio.Event()
         self._seq = 1  # "start" is always sequence number 1; see start_messages()
         self._chunk = 0
@@ -214,13 +215,13 @@ class BridgeSession:
 
     def on_dtmf(self, digit: str) -> None:
         """Engine: a DTMF digit from the callee, forwarded to the agent as a ``dtmf`` message."""
-        self._call_soon(self._queue_control, codec.Dtmf(stream_sid=self.stream_sid, digit=digit))
+        self._call_soon(self._queue_control, Dtmf(stream_sid=self.stream_sid, digit=digit))
 
     def close(self) -> None:
         """Engine: the call ended. Sends ``stop`` and closes the socket, on the loop."""
         self._call_soon(self._close_on_loop)
 
-    def _call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+    def _call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
         try:
             self._loop.call_soon_threadsafe(callback, *args)
         except RuntimeError:
@@ -245,14 +246,14 @@ class BridgeSession:
                 self.stream.on_hangup_request()
 
     def start_messages(self) -> list[str]:
-        start = codec.Start(
+        start = Start(
             stream_sid=self.stream_sid,
             account_sid=self.stream.account_sid,
             call_sid=self.stream.call_sid,
             custom_parameters=dict(self.stream.custom_parameters),
             sequence_number=1,
         )
-        return [self._wire.serialize(codec.Connected()), self._wire.serialize(start)]
+        return [self._wire.serialize(Connected()), self._wire.serialize(start)]
 
     def mark_connected(self, send_now: Callable[[str], bool] | None) -> None:
         """The socket is open (or, with None, going): send_now sends one message at once, or
@@ -288,7 +289,7 @@ class BridgeSession:
             out = self._drain()
             if self._close_requested:
                 self._seq += 1
-                stop = codec.Stop(
+                stop = Stop(
                     stream_sid=self.stream_sid,
                     account_sid=self.stream.account_sid,
                     call_sid=self.stream.call_sid,
@@ -314,16 +315,16 @@ class BridgeSession:
         except ValueError as exc:  # CodecError, and any ValueError a check has missed
             self._ignore("malformed message: %s", exc)
             return
-        if isinstance(msg, codec.Media):
+        if isinstance(msg, Media):
             self._last_heard = time.monotonic()
             self._on_agent_media(msg.payload, msg.dropped_bytes)
-        elif isinstance(msg, codec.Mark):
+        elif isinstance(msg, Mark):
             self._last_heard = time.monotonic()
             self._on_agent_mark(msg.name)
-        elif isinstance(msg, codec.Clear):
+        elif isinstance(msg, Clear):
             self._last_heard = time.monotonic()
             self._on_agent_clear()
-        elif isinstance(msg, codec.Stop):
+        elif isinstance(msg, Stop):
             self.request_hangup("agent_stop")
         else:
             self._ignore("%s message, which agents do not send", type(msg).__name__)
@@ -353,7 +354,7 @@ class BridgeSession:
         self._wake_scheduled = False
         self._wakeup.set()
 
-    def _queue_control(self, msg: codec.Mark | codec.Dtmf) -> None:
+    def _queue_control(self, msg: Mark | Dtmf) -> None:
         if self._ended:
             return
         self._control.append(msg)
@@ -361,14 +362,14 @@ class BridgeSession:
 
     def _echo_marks(self, names: list[str]) -> None:
         for name in names:
-            self._queue_control(codec.Mark(stream_sid=self.stream_sid, name=name))
+            self._queue_control(Mark(stream_sid=self.stream_sid, name=name))
 
     def _drain(self) -> list[str]:
         out: list[str] = []
         while self._control:
             self._seq += 1
             msg = dataclasses.replace(self._control.popleft(), sequence_number=self._seq)
-            if isinstance(msg, codec.Mark):
+            if isinstance(msg, Mark):
                 self.marks_echoed += 1
             out.append(self._wire.serialize(msg))
         sent = 0
@@ -382,7 +383,7 @@ class BridgeSession:
     def _media_text(self, payload: bytes, timestamp: int) -> str:
         self._seq += 1
         self._chunk += 1
-        media = codec.Media(
+        media = Media(
             stream_sid=self.stream_sid,
             payload=payload,
             track="inbound",
@@ -390,8 +391,7 @@ class BridgeSession:
             timestamp=timestamp,
             sequence_number=self._seq,
         )
-        text: str = self._wire.serialize(media)
-        return text
+        return self._wire.serialize(media)
 
     def _room_pcm(self) -> int:
         """PCM bytes the playout queue can still take (the caller holds _play_lock)."""
@@ -401,11 +401,11 @@ class BridgeSession:
     def _payload_room(self) -> int:
         with self._play_lock:
             room = self._room_pcm()
-        return int(room // self._wire.PCM_BYTES_PER_PAYLOAD_BYTE)
+        return room // self._wire.pcm_bytes_per_payload_byte
 
     def _on_agent_media(self, payload: bytes, dropped_payload_bytes: int) -> None:
         pcm = self._wire.pcm_from_media_payload(payload)
-        dropped = dropped_payload_bytes * self._wire.PCM_BYTES_PER_PAYLOAD_BYTE
+        dropped = dropped_payload_bytes * self._wire.pcm_bytes_per_payload_byte
         with self._play_lock:
             room = self._room_pcm()
             if len(pcm) > room:  # only if the codec was given no limit
