@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 from django.db import connection
+from django.test import override_settings
 
 if TYPE_CHECKING:
     from telephony.bridge.runner import BridgeRunner
@@ -66,6 +67,14 @@ def _audit_log_flushable() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ops_class, "sql_flush", sql_flush)
+        yield
+
+
+# Users made by tests (admin_client, make_user) need no costly hash: each one would take a good
+# part of a second with the production hasher.
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashing() -> Iterator[None]:
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
 
 

@@ -13,6 +13,8 @@ from tests.helpers.bridge import FakeAgent, LoopThread
 from tests.helpers.processes import dial_json
 from tests.sipp_harness import SippUAS
 
+pytestmark = pytest.mark.slow
+
 
 def test_answered_call_streams_to_the_agent_until_it_closes(
     subprocess_env: dict[str, str], tmp_path: Path
@@ -54,7 +56,6 @@ def test_answered_call_streams_to_the_agent_until_it_closes(
     assert attempt.agent_frames_in >= 40  # the 1 s greeting was played into the call
 
 
-@pytest.mark.slow
 def test_a_silent_agent_is_hung_up_after_the_idle_timeout_with_a_cause_of_its_own(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -50,6 +50,7 @@ def test_the_bulk_serialisation_is_entry_hashs_byte_for_byte(fields: dict[str, A
     assert chain_mac(text.encode()) == entry_hash(row)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path")
 def test_bulk_entries_verify_and_read_back_as_audit_append_many_stores_them() -> None:
     audit_append(kind="policy", detail={"before": "bulk"})

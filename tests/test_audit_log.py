@@ -339,6 +339,7 @@ def test_maintenance_switch_lapses_with_its_transaction_and_serves_only_the_tabl
 # Concurrency
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_from_four_connections_keep_one_chain() -> None:
     if "mode=memory" in str(connection.settings_dict["NAME"]):
@@ -557,6 +558,7 @@ def test_admin_download_needs_a_staff_login(client: Client) -> None:
 # Constant memory
 
 
+@pytest.mark.slow
 @_postgres_only()
 def test_export_of_200k_entries_runs_in_constant_memory() -> None:
     with connection.cursor() as cursor:  # no chain needed here; INSERT is never refused

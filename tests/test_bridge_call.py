@@ -25,6 +25,8 @@ from telephony.bridge.audio import ulaw_to_pcm16
 from tests.helpers.processes import CalleeProcess, dial_json
 from tests.sipp_harness import SippUAS, write_dtmf_pcap
 
+pytestmark = pytest.mark.slow
+
 # Echo starts at once; the first mark goes after 10 callee frames, the barge-in after 60, the
 # REST hang-up after 120 (~2.4 s of callee audio).
 FIRST_MARK_AT, BARGE_IN_AT, HANG_UP_AT = 10, 60, 120

@@ -300,6 +300,7 @@ class Call:
         self.loop.close()
 
 
+@pytest.mark.slow
 def test_stranger_sending_before_and_while_the_far_end_sends_never_reaches_the_agent(
     far_end: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -339,6 +340,7 @@ def test_stranger_sending_before_and_while_the_far_end_sends_never_reaches_the_a
         stranger.close()
 
 
+@pytest.mark.slow
 def test_stranger_spraying_random_ssrcs_and_sequence_numbers_is_never_followed(
     far_end: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -362,6 +364,7 @@ def test_stranger_spraying_random_ssrcs_and_sequence_numbers_is_never_followed(
         stranger.close()
 
 
+@pytest.mark.slow
 def test_two_sources_proving_themselves_at_once_are_both_refused(
     far_end: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -441,6 +444,7 @@ def test_rtcp_is_taken_only_from_the_peer_ip_with_the_peers_ssrc(
         same_ip.close()
 
 
+@pytest.mark.slow
 def test_far_end_behind_nat_is_followed_after_proving_itself_and_gets_audio_back(
     far_end: tuple[socket.socket, socket.socket],
 ) -> None:

@@ -368,6 +368,7 @@ def test_close_sends_stop_after_pending_media_and_closes_the_socket(
     wait_for(lambda: runner.active_sessions == 0)
 
 
+@pytest.mark.slow
 def test_close_before_the_agent_answers_abandons_the_connection(
     runner: BridgeRunner, loop_thread: LoopThread
 ) -> None:
@@ -399,6 +400,7 @@ def test_runner_shutdown_stops_every_stream(agent: FakeAgent) -> None:
     session.on_call_audio(tone_frame(0))  # a late media tick after shutdown is harmless
 
 
+@pytest.mark.slow
 def test_reference_agent_greets_marks_and_hangs_up_after_talk_seconds(
     runner: BridgeRunner, loop_thread: LoopThread
 ) -> None:
@@ -434,6 +436,7 @@ def test_reference_agent_greets_marks_and_hangs_up_after_talk_seconds(
     assert GREETING_MARK == "greeting-end"
 
 
+@pytest.mark.slow
 def test_run_agent_command_serves_streams_and_exits_cleanly_on_sigterm(
     runner: BridgeRunner,
 ) -> None:

@@ -146,6 +146,7 @@ def _celery_conf(env: dict[str, str]) -> dict[str, object]:
     return conf
 
 
+@pytest.mark.slow
 def test_the_embedded_broker_uses_the_whole_message_transport_and_one_solo_worker(
     tmp_path: Path,
 ) -> None:
@@ -156,6 +157,7 @@ def test_the_embedded_broker_uses_the_whole_message_transport_and_one_solo_worke
     }
 
 
+@pytest.mark.slow
 def test_redis_keeps_celerys_own_transport_and_pool(tmp_path: Path) -> None:
     conf = _celery_conf(_embedded_env(tmp_path, REDIS_URL="redis://127.0.0.1:6379/11"))
     assert conf == {"transport": "kombu.transport.redis:Transport", "pool": "prefork",

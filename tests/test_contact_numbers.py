@@ -25,6 +25,7 @@ def _shapes(rng: random.Random) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_the_fast_path_for_plain_indian_numbers_agrees_with_number_info(seed: int) -> None:
     # Whatever shortcut _number takes, its answer must be number_info's: the same E.164 (so
@@ -41,6 +42,7 @@ def test_the_fast_path_for_plain_indian_numbers_agrees_with_number_info(seed: in
             assert (got and (got.e164, got.time_zone)) == expected, raw
 
 
+@pytest.mark.slow
 def test_every_plain_mobile_prefix_is_judged_as_number_info_judges_it() -> None:
     # The fast path's numbering-plan check against phonenumbers' full one: three numbers under
     # each 4-digit prefix a plain mobile can have, so every branch of the plan is reached.

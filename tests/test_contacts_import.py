@@ -294,6 +294,7 @@ def test_command_bad_arguments_exit_2(tmp_path: Path, problem: str) -> None:
     assert ("cannot read" if problem == "missing file" else "does not exist") in str(excinfo.value)
 
 
+@pytest.mark.slow
 def test_command_process_exit_codes_are_0_1_and_2(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:

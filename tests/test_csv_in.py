@@ -177,6 +177,7 @@ class _Endless(io.RawIOBase):
         return n
 
 
+@pytest.mark.slow
 def test_a_large_file_is_read_in_bounded_memory() -> None:
     # 60,000 rows (3.4 MB): what the reader holds must not grow with the file.
     stream = io.BufferedReader(_Endless(60_000))  # type: ignore[type-var]

@@ -77,6 +77,7 @@ def _bad_setting(**_: object) -> None:
     raise ValueError("invalid literal for int() with base 10: 'ten minutes'")
 
 
+@pytest.mark.slow
 def test_a_write_that_raises_value_error_does_not_stop_the_next_writes(
     writers: Callable[..., EventWriter], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -122,6 +123,7 @@ def test_healthy_is_false_while_a_write_fails_and_true_once_it_goes_through(
     assert writer.dead_lettered == 0
 
 
+@pytest.mark.slow
 def test_the_heartbeat_goes_on_while_a_write_is_retried(
     writers: Callable[..., EventWriter], beats: Beats
 ) -> None:
@@ -176,6 +178,7 @@ def test_an_ended_event_of_a_campaign_with_an_old_bad_retry_delay_is_recorded(
     assert any("ten minutes" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
+@pytest.mark.slow
 def test_a_call_whose_end_could_not_be_recorded_is_never_dialed_again(
     writers: Callable[..., EventWriter], settings: Any
 ) -> None:
@@ -242,6 +245,7 @@ def _last_free(status: LineReader) -> int | None:
     return free
 
 
+@pytest.mark.slow
 def test_an_engine_reports_no_free_slot_and_hands_jobs_back_while_its_writer_fails(
     fed_host: tuple[EngineHost, int, LineReader],
 ) -> None:

@@ -34,6 +34,7 @@ def _spellings(rng: random.Random) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_file_e164_agrees_with_to_e164(seed: int) -> None:
     def slow(raw: str) -> str:
@@ -43,6 +44,7 @@ def test_file_e164_agrees_with_to_e164(seed: int) -> None:
         assert _answer(file_e164, raw) == _answer(slow, raw), raw
 
 
+@pytest.mark.slow
 def test_every_four_digit_prefix_gets_is_valid_numbers_answer() -> None:
     """The ten-digit check is built from phonenumbers' metadata; each national prefix (the
     patterns go by prefix) with random endings gets to_e164's answer."""

@@ -108,6 +108,7 @@ logging.getLogger("campaigns").warning("dial %s via %s", "+919876543210", "sip:+
 """
 
 
+@pytest.mark.slow
 def test_celery_workers_and_beat_mask_numbers_too(tmp_path: Path) -> None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="dialer.settings")
     env["DIALER_VAR_DIR"] = str(tmp_path / "var")

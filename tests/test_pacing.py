@@ -60,6 +60,7 @@ def test_rate_window_never_allows_more_than_cps_in_one_second(
     assert rate_window(cps=cps) == expected
 
 
+@pytest.mark.slow
 def test_burst_at_10_cps_grants_exactly_10_and_says_when_the_next_slot_frees(
     pacer: Pacer, client: redis.Redis
 ) -> None:
@@ -82,10 +83,11 @@ def test_burst_at_10_cps_grants_exactly_10_and_says_when_the_next_slot_frees(
     assert 1000 - elapsed_ms - 2 <= last_retry <= 1000
     assert all(0 < g.retry_after_ms <= 1000 for g in denied)
 
-    time.sleep(last_retry / 1000)
+    time.sleep(last_retry / 1000)  # the rate window itself: time passing is what is tested
     assert pacer.acquire(lease_id=_lease(), limits=limits).ok
 
 
+@pytest.mark.slow
 def test_half_a_call_per_second_allows_one_call_every_two_seconds(pacer: Pacer) -> None:
     limits = [Limit(scope="campaign:17", cps=0.5)]
     assert pacer.acquire(lease_id=_lease(), limits=limits).ok
@@ -95,12 +97,12 @@ def test_half_a_call_per_second_allows_one_call_every_two_seconds(pacer: Pacer) 
     assert denied.denied_by == "campaign:17:cps"
     assert 1900 <= denied.retry_after_ms <= 2000
 
-    time.sleep(1.0)
+    time.sleep(1.0)  # half of the 2 s interval passes, as the rate says it must
     still = pacer.acquire(lease_id=_lease(), limits=limits)
     assert not still.ok
     assert 0 < still.retry_after_ms <= 1000
 
-    time.sleep(still.retry_after_ms / 1000)
+    time.sleep(still.retry_after_ms / 1000)  # and the rest of it
     assert pacer.acquire(lease_id=_lease(), limits=limits).ok
 
 
@@ -121,6 +123,7 @@ def _hammer(url: str, scope: str, cps: float, barrier: Any, run_s: float, out: A
     out.put(times)
 
 
+@pytest.mark.slow
 def test_four_processes_never_exceed_the_trunk_limit_and_sustain_it(client: redis.Redis) -> None:
     limit, workers, run_s = 20, 4, 5.0
     ctx = multiprocessing.get_context("spawn")
@@ -182,23 +185,25 @@ def test_fourth_concurrent_call_is_refused_until_a_channel_is_released(pacer: Pa
     assert pacer.acquire(lease_id=fourth, limits=limits).ok
 
 
+@pytest.mark.slow
 def test_a_lease_not_refreshed_expires_and_frees_its_channel(pacer: Pacer) -> None:
     limits = [Limit(scope="trunk:3", channels=1)]
     assert pacer.acquire(lease_id="dead-engine", limits=limits, lease_ttl_s=0.5).ok
     assert not pacer.acquire(lease_id="next", limits=limits).ok
 
-    time.sleep(0.6)
+    time.sleep(0.6)  # past the 0.5 s lease: its expiry is what is tested
     assert pacer.acquire(lease_id="next", limits=limits).ok
     # An expired lease is not revived by a late heartbeat: its channel now belongs to "next".
     pacer.refresh(lease_ids=["dead-engine"], scopes=["trunk:3"])
     assert not pacer.acquire(lease_id="third", limits=limits).ok
 
 
+@pytest.mark.slow
 def test_refresh_keeps_a_live_lease(pacer: Pacer) -> None:
     limits = [Limit(scope="trunk:3", channels=1)]
     assert pacer.acquire(lease_id="live", limits=limits, lease_ttl_s=0.5).ok
 
-    time.sleep(0.3)
+    time.sleep(0.3)  # these sleeps place the heartbeat and checks around the lease's TTL
     pacer.refresh(lease_ids=["live"], scopes=["trunk:3"], lease_ttl_s=0.5)
     time.sleep(0.4)  # 0.7 s after the grant, 0.4 s after the heartbeat
     assert not pacer.acquire(lease_id="other", limits=limits).ok
@@ -293,6 +298,7 @@ def test_every_key_expires_so_redis_keeps_no_garbage(pacer: Pacer, client: redis
     assert 0 < ttls["pace:chan:campaign:17"] <= 6_000
 
 
+@pytest.mark.slow
 def test_wait_and_acquire_waits_for_the_rate_slot(pacer: Pacer) -> None:
     limits = [Limit(scope="trunk:3", cps=2)]
     assert all(pacer.acquire(lease_id=_lease(), limits=limits).ok for _ in range(2))

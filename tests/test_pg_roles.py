@@ -80,6 +80,7 @@ def test_the_grants_are_printed_by_the_command() -> None:
         app_role_sql(role="x; DROP TABLE y", owner="postgres", database="dialer")
 
 
+@pytest.mark.slow
 def test_the_app_role_imports_a_suppression_file_with_copy(app_role: str) -> None:
     """COPY into the suppression and audit tables needs no more than INSERT."""
     from compliance.imports import suppressions_import

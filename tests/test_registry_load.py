@@ -95,7 +95,11 @@ def base(tmp_path: Path) -> LoadReport:
 
 # -- numbers -------------------------------------------------------------------------------
 
+# These touch no table: a rollback after each (the closest django_db mark wins) instead of the
+# module's flush of every table, which costs far more than the test.
 
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "raw",
     [
@@ -129,6 +133,7 @@ def test_fast_number_normaliser_agrees_with_phonenumbers(raw: str) -> None:
     assert registry_number(raw) == expected
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("raw", ["+449876543210", "+1 202 555 0100", "٩٨٧٦٥٤٣٢١٠"])
 def test_fast_number_normaliser_refuses_other_countries_and_non_ascii_digits(raw: str) -> None:
     assert registry_number(raw) is None
@@ -390,6 +395,7 @@ def _copying_into_a_version_table() -> bool:
     return bool(row and row[0])
 
 
+@pytest.mark.slow
 def test_killed_loader_leaves_the_previous_version_in_force_and_the_next_load_cleans_up(
     tmp_path: Path, base: LoadReport, subprocess_env: dict[str, str]
 ) -> None:
@@ -503,6 +509,7 @@ def test_command_refuses_bad_input_with_exit_code_2(
     assert RegistryVersion.objects.count() == 0
 
 
+@pytest.mark.slow
 def test_command_exit_codes_from_the_shell(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -160,6 +160,7 @@ def test_every_admin_action_declares_its_permission() -> None:
     assert undeclared == [], "actions any staff user may run: declare permissions=[...]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_each_role_gets_exactly_what_the_matrix_allows_in_every_admin(
     client: Client, world: None, role: str

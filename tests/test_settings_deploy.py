@@ -110,12 +110,14 @@ def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 # --- check --deploy ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_debug_off_and_every_key_set(tmp_path: Path) -> None:
     run = _manage(_production(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "no issues" in run.stdout
 
 
+@pytest.mark.slow
 def test_debug_off_without_an_audit_key_stops_with_a_clear_error(tmp_path: Path) -> None:
     env = _production(tmp_path)
     del env["AUDIT_KEY"]
@@ -129,6 +131,7 @@ def test_debug_off_without_an_audit_key_stops_with_a_clear_error(tmp_path: Path)
 _STRONG = "k" * 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -177,6 +180,7 @@ def test_weak_or_shared_secrets_are_refused_when_debug_is_off(
     assert message in last_line
 
 
+@pytest.mark.slow
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     audit, rest = _key(), _key()
     (tmp_path / "audit").write_text(audit + "\n")
@@ -193,6 +197,7 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_debug_on_has_development_defaults_and_plain_http(tmp_path: Path) -> None:
     values = _settings(
         _env(tmp_path, ENGINE_SIP_HOST="10.0.0.12"),
@@ -219,6 +224,7 @@ def test_debug_on_has_development_defaults_and_plain_http(tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.slow
 def test_debug_off_serves_https_only_and_each_setting_can_be_turned_off(tmp_path: Path) -> None:
     names = (
         "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
@@ -251,6 +257,7 @@ def test_debug_off_serves_https_only_and_each_setting_can_be_turned_off(tmp_path
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -265,6 +272,7 @@ def test_numeric_settings_are_checked(tmp_path: Path, values: dict[str, str], me
     assert message in _refusal(_env(tmp_path, **values))
 
 
+@pytest.mark.slow
 def test_numeric_settings_are_read(tmp_path: Path) -> None:
     env = _env(
         tmp_path,
@@ -294,6 +302,7 @@ def test_passwords_need_twelve_characters_and_the_standard_checks() -> None:
 # --- PostgreSQL timeouts -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_postgres_connections_get_connect_and_statement_timeouts(tmp_path: Path) -> None:
     url = "postgres://dialer@db.internal:5432/dialer"
     defaults = _settings(_env(tmp_path, DATABASE_URL=url), "DATABASES")["DATABASES"]
@@ -335,6 +344,7 @@ def _tight_statement_timeout() -> Iterator[None]:
             cursor.execute(f"DROP TABLE {table}")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_registry_load_longer_than_the_statement_timeout_completes(
     tmp_path: Path, _tight_statement_timeout: None
@@ -396,6 +406,7 @@ def test_rest_credentials_derive_from_engine_rest_secret_not_secret_key(
             runner.shutdown()
 
 
+@pytest.mark.slow
 def test_the_rest_endpoint_refuses_a_public_address_with_the_development_key(
     tmp_path: Path,
 ) -> None:

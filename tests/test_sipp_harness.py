@@ -133,6 +133,7 @@ def test_trace_counts_each_call_attempt_once_not_retransmissions_or_reinvites() 
     ]
 
 
+@pytest.mark.slow
 def test_answer_scenario_rings_answers_plays_audio_and_takes_the_bye(tmp_path: Path) -> None:
     with SippUAS("uas_answer.xml", workdir=tmp_path) as uas:
         assert uas.uri == f"sip:127.0.0.1:{uas.port}"
@@ -144,6 +145,7 @@ def test_answer_scenario_rings_answers_plays_audio_and_takes_the_bye(tmp_path: P
         assert uas.cancels() == 0
 
 
+@pytest.mark.slow
 def test_answer_scenario_tolerates_a_ten_second_call(tmp_path: Path) -> None:
     with SippUAS("uas_answer.xml", workdir=tmp_path, max_calls=1) as uas:
         result = run_uac(
@@ -154,6 +156,7 @@ def test_answer_scenario_tolerates_a_ten_second_call(tmp_path: Path) -> None:
         assert result.rtp_packets > 200
 
 
+@pytest.mark.slow
 def test_early_media_scenario_sends_183_with_audio_then_answers(tmp_path: Path) -> None:
     with SippUAS("uas_early_media.xml", workdir=tmp_path) as uas:
         result = run_uac("uac_early_media.xml", _target(uas), service="9994", workdir=tmp_path)
@@ -163,6 +166,7 @@ def test_early_media_scenario_sends_183_with_audio_then_answers(tmp_path: Path) 
         assert sent[:3] == ["SIP/2.0 100 Trying", "SIP/2.0 183 Session Progress", "SIP/2.0 200 OK"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("code", "reason"), REJECTIONS)
 def test_reject_scenario_answers_with_the_code_and_reason_from_keys(
     tmp_path: Path, code: str, reason: str
@@ -182,6 +186,7 @@ def test_reject_scenario_answers_with_the_code_and_reason_from_keys(
         assert uas.invites() == [f"sip:9995@127.0.0.1:{uas.port}"]
 
 
+@pytest.mark.slow
 def test_reject_uac_fails_when_a_different_code_arrives(tmp_path: Path) -> None:
     keys = {"code": "486", "reason": "Busy Here"}
     with SippUAS("uas_reject.xml", workdir=tmp_path, keys=keys) as uas:
@@ -191,6 +196,7 @@ def test_reject_uac_fails_when_a_different_code_arrives(tmp_path: Path) -> None:
     assert result.returncode == 1, result.output
 
 
+@pytest.mark.slow
 def test_no_answer_scenario_rings_until_cancel_then_sends_487(tmp_path: Path) -> None:
     with SippUAS("uas_no_answer.xml", workdir=tmp_path) as uas:
         result = run_uac("uac_cancel.xml", _target(uas), service="9996", workdir=tmp_path)
@@ -199,6 +205,7 @@ def test_no_answer_scenario_rings_until_cancel_then_sends_487(tmp_path: Path) ->
         assert uas.invites() == [f"sip:9996@127.0.0.1:{uas.port}"]
 
 
+@pytest.mark.slow
 def test_invites_lists_every_call_attempt_in_order(tmp_path: Path) -> None:
     keys = {"code": "486", "reason": "Busy Here"}
     with SippUAS("uas_reject.xml", workdir=tmp_path, keys=keys) as uas:
@@ -214,6 +221,7 @@ def test_invites_lists_every_call_attempt_in_order(tmp_path: Path) -> None:
         ]
 
 
+@pytest.mark.slow
 def test_sipp_is_gone_when_the_context_exits(tmp_path: Path) -> None:
     port = free_udp_port()
     with SippUAS("uas_no_answer.xml", port=port, workdir=tmp_path) as uas:
@@ -224,6 +232,7 @@ def test_sipp_is_gone_when_the_context_exits(tmp_path: Path) -> None:
     assert not udp_port_bound(port)
 
 
+@pytest.mark.slow
 def test_sipp_is_stopped_even_when_the_block_raises(tmp_path: Path) -> None:
     uas = SippUAS("uas_answer.xml", workdir=tmp_path)
     with pytest.raises(RuntimeError, match="boom"), uas:
@@ -232,6 +241,7 @@ def test_sipp_is_stopped_even_when_the_block_raises(tmp_path: Path) -> None:
     assert pid is not None and not process_alive(pid)
 
 
+@pytest.mark.slow
 def test_a_scenario_sipp_refuses_fails_at_start_with_sipps_reason(tmp_path: Path) -> None:
     # The mistake uas_reject.xml works around: a keyword where SIPp wants a literal status code.
     bad = tmp_path / "bad.xml"
