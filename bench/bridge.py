@@ -633,9 +633,10 @@ def attempts_summary(campaign_ids: list[int]) -> dict[str, int]:
 
 def all_final(campaign_ids: list[int]) -> bool:
     from campaigns.models import CallAttempt
+    from campaigns.models.attempt import FINAL_STATUSES
 
     live = CallAttempt.objects.filter(campaign_id__in=campaign_ids).exclude(
-        status__in=("ended", "failed", "blocked")
+        status__in=FINAL_STATUSES
     )
     return not live.exists()
 

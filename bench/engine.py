@@ -431,6 +431,7 @@ def main() -> None:
     from django.utils import timezone
 
     from campaigns.models import CallAttempt
+    from campaigns.models.attempt import FINAL_STATUSES
     from dialer.processes import ManagedProcess, manage_cmd
     from telephony.pool.models import EngineProcess
     from telephony.pool.selectors import engines_live
@@ -561,7 +562,7 @@ def main() -> None:
         wait_until(
             lambda: (
                 not CallAttempt.objects.filter(campaign_id=hold_id)
-                .exclude(status__in=("ended", "failed", "blocked"))
+                .exclude(status__in=FINAL_STATUSES)
                 .exists()
             ),
             timeout=15,
@@ -586,7 +587,7 @@ def main() -> None:
         wait_until(
             lambda: (
                 not CallAttempt.objects.filter(campaign_id=setup_id)
-                .exclude(status__in=("ended", "failed", "blocked"))
+                .exclude(status__in=FINAL_STATUSES)
                 .exists()
             ),
             timeout=15,

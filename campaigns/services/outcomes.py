@@ -78,7 +78,7 @@ def attempt_record_event(*, event: CallEvent) -> None:
 
 
 def attempt_end_unrecorded(*, event: CallEvent) -> bool:
-    """An engine gave up recording how this call ended (campaigns.event_writer dead-lettered
+    """An engine gave up recording how this call ended (telephony.pool.event_writer dead-lettered
     the write): end the attempt with what the engine saw and close its contact, no retry. Left
     open, the attempt would be closed as failed/engine_lost when its engine next stops, and the
     contact called again, though the call may have been answered (issue #10). The outcome's
