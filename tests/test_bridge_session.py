@@ -12,7 +12,6 @@ import math
 import os
 import queue
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import IO, Any
 
 import pytest
 
+from dialer.processes import free_port
 from telephony.bridge.audio import PCM_FRAME_BYTES, pcm16_to_ulaw, silence_pcm, ulaw_to_pcm16
 from telephony.bridge.runner import BridgeRunner, BridgeSession, StreamInfo
 from telephony.reference_agent import (
@@ -50,13 +50,6 @@ def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
     return lines.get(timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class MediaPump:
