@@ -79,7 +79,7 @@ class MediaPump:
             if self.session.frames_from_agent != before:
                 self.played.append(frame)
             index += 1
-            time.sleep(self.period)
+            time.sleep(self.period)  # the media clock: pacing, not a wait
 
 
 def open_session(runner: BridgeRunner, url: str) -> BridgeSession:

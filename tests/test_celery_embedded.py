@@ -214,6 +214,7 @@ def test_readme_worker_and_beat_keep_running_on_the_embedded_broker(tmp_path: Pa
     try:
         worker.start(ready="ready.", timeout=60)
         beat.start()
+        # Running for RUN_S is the test (the worker must keep going), checked every half second.
         deadline = time.monotonic() + RUN_S
         while time.monotonic() < deadline:
             assert worker.proc is not None and worker.proc.poll() is None, (
