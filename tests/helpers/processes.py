@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.paths import REPO
+from tests.helpers.sipp import HOST, free_udp_port
 from tests.helpers.wait import wait_for
-from tests.sipp_harness import HOST, free_udp_port
-
-REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

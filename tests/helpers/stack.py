@@ -11,9 +11,15 @@ import pytest
 from campaigns.models import CallAttempt, Campaign, Contact
 from compliance.models import AuditEntry
 from dialer.processes import ManagedProcess, celery_cmd, manage_cmd
-from tests.factories import make_caller_id, make_campaign, make_contact, make_sender, make_trunk
+from tests.helpers.factories import (
+    make_caller_id,
+    make_campaign,
+    make_contact,
+    make_sender,
+    make_trunk,
+)
+from tests.helpers.sipp import free_udp_port
 from tests.helpers.wait import wait_for
-from tests.sipp_harness import free_udp_port
 
 
 def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> ManagedProcess:
