@@ -67,8 +67,8 @@ def run(*, paced: bool, limit: float, calls: int, workdir: Path) -> tuple[int, f
     from campaigns.services.claim_check import attempt_process
     from dialer.processes import ManagedProcess, manage_cmd
     from telephony.pool.models import EngineProcess
-    from tests.factories import make_caller_id, make_campaign, make_sender, make_trunk
-    from tests.sipp_harness import SippUAS, free_udp_port
+    from tests.helpers.factories import make_caller_id, make_campaign, make_sender, make_trunk
+    from tests.helpers.sipp import SippUAS, free_udp_port
 
     env = dict(os.environ, DIAL_APPROVAL_MAX_AGE_S="600", PYTHONUNBUFFERED="1")
     env.pop("REDIS_URL", None)
