@@ -93,7 +93,7 @@ def test_a_write_that_raises_value_error_does_not_stop_the_next_writes(
     dead = json.loads(line)
     assert dead["tries"] == MAX_TRIES
     assert dead["write"] == {
-        "call": "tests.test_event_writer._bad_setting",
+        "call": f"{__name__}._bad_setting",
         "args": [],
         "kwargs": {"attempt_id": 7},
     }
