@@ -28,13 +28,14 @@ def _sets_a_final_status(call: ast.Call) -> bool:
     if not (isinstance(call.func, ast.Attribute) and call.func.attr == "update"):
         return False
     for keyword in call.keywords:
-        value = keyword.value
         if keyword.arg != "status":
             continue
-        if isinstance(value, ast.Attribute) and value.attr in FINAL_NAMES:
-            return True
-        if isinstance(value, ast.Constant) and value.value in FINAL_VALUES:
-            return True
+        # Anywhere in the value: `A.FAILED if failed else A.ENDED` sets a final status too.
+        for node in ast.walk(keyword.value):
+            if isinstance(node, ast.Attribute) and node.attr in FINAL_NAMES:
+                return True
+            if isinstance(node, ast.Constant) and node.value in FINAL_VALUES:
+                return True
     return False
 
 
