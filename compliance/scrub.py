@@ -35,15 +35,6 @@ class ScrubResult:
     blocked: dict[str, list[str]] = field(default_factory=dict)  # number -> its own reasons
     by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    def summary(self) -> dict[str, object]:
-        return {
-            "total": self.total,
-            "blocked": len(self.blocked),
-            "by_reason": dict(sorted(self.by_reason.items())),
-            "campaign_reasons": self.campaign_reasons,
-            "registry_version": self.registry_version,
-        }
-
 
 def _region(e164: str) -> str:
     if e164.startswith("+91") and len(e164) == 13:  # the common case, without a full parse
