@@ -9,7 +9,7 @@ import json
 import select
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -32,19 +32,31 @@ def agent_ulaw(count: int) -> bytes:
 
 
 class LoopThread:
-    """An asyncio loop in its own thread, standing in for the agent's process."""
+    """An asyncio loop in its own thread: an agent's process, or the engine's bridge loop."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
+        """Run a coroutine on the loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Callable[..., object], *args: object, timeout: float = TIMEOUT) -> None:
+        """Run a plain function on the loop (as the loop's own callbacks run) and wait for it."""
+        done = threading.Event()
+
+        def call() -> None:
+            fn(*args)
+            done.set()
+
+        self.loop.call_soon_threadsafe(call)
+        assert done.wait(timeout), f"{fn!r} did not run on the loop within {timeout} s"
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(TIMEOUT)
+        self.thread.join(TIMEOUT)
         self.loop.close()
 
 

@@ -14,10 +14,18 @@ from tests.helpers.paths import REPO
 from tests.helpers.sipp import HOST, free_udp_port
 from tests.helpers.wait import wait_for
 
+# A transactional call from a BFSI sender: what the dial tests place unless they say otherwise.
+TRANSACTIONAL_CALL = ("--cli", "+911600123456", "--purpose", "transactional", "--sector", "bfsi")
+
+
+def dial_cmd(*args: str) -> list[str]:
+    """The command line of `manage.py dial` with these arguments."""
+    return [sys.executable, str(REPO / "manage.py"), "dial", *args]
+
 
 def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "dial", *args],
+        dial_cmd(*args),
         env=env,
         capture_output=True,
         text=True,
@@ -28,20 +36,7 @@ def dial(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Com
 
 def dial_json(env: dict[str, str], number: str, trunk: str, *extra: str) -> dict[str, Any]:
     """One transactional call with `manage.py dial --json`; its result line, parsed."""
-    done = dial(
-        env,
-        number,
-        "--trunk",
-        trunk,
-        "--cli",
-        "+911600123456",
-        "--purpose",
-        "transactional",
-        "--sector",
-        "bfsi",
-        "--json",
-        *extra,
-    )
+    done = dial(env, number, "--trunk", trunk, *TRANSACTIONAL_CALL, "--json", *extra)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from campaigns.models import CallAttempt
 from compliance.models import AuditEntry, Suppression
 from telephony.bridge.audio import ulaw_to_pcm16
+from tests.helpers.bridge import LoopThread
 from tests.helpers.processes import CalleeProcess, dial_json
 from tests.helpers.sipp import SippUAS, write_dtmf_pcap
 
@@ -36,10 +37,9 @@ class _AgentServer:
     """A WebSocket server on its own asyncio loop thread, as an agent's process would be."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        self.server: Server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+        self._lt = LoopThread()
+        self.loop = self._lt.loop
+        self.server: Server = self._lt.run(self._serve())
         self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def _serve(self) -> Server:
@@ -53,9 +53,8 @@ class _AgentServer:
             self.server.close()
             await self.server.wait_closed()
 
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+        self._lt.run(close())
+        self._lt.stop()
 
 
 class EchoAgent(_AgentServer):

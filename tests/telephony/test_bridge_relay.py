@@ -5,11 +5,9 @@ tests/telephony/test_bridge_call.py."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import socket
 import struct
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from telephony.bridge.relay import (
     remote_media_from,
     rewrite_sdp,
 )
+from tests.helpers.bridge import LoopThread
 from tests.helpers.wait import wait_for
 
 with warnings.catch_warnings():
@@ -93,28 +92,6 @@ class Agent:
         return self.to_play.pop(0) if self.to_play else bytes(320)
 
 
-class Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, fn: object, *args: object) -> None:
-        done = threading.Event()
-
-        def call() -> None:
-            fn(*args)  # type: ignore[operator]
-            done.set()
-
-        self.loop.call_soon_threadsafe(call)
-        assert done.wait(2)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(2)
-        self.loop.close()
-
-
 @pytest.fixture
 def far_end() -> Iterator[tuple[socket.socket, socket.socket]]:
     rtp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -145,7 +122,7 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
     digits: list[str] = []
     relay = _relay(digits)
     agent = Agent()
-    loop = Loop()
+    loop = LoopThread()
     encode = audioop.lin2alaw if law == PCMA else audioop.lin2ulaw
     try:
         remote = RemoteMedia(far_rtp.getsockname(), far_rtcp.getsockname(), law)
@@ -153,7 +130,7 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         far_rtp.sendto(rtp.build_rtp(payload_type=law, seq=1, timestamp=0, ssrc=7,
                                      payload=bytes(160)), ("127.0.0.1", relay.port))  # fmt: skip
         time.sleep(0.05)  # queued before the start: nothing to wait on, the relay is not reading
-        loop.run(relay.start, loop.loop, agent, remote)
+        loop.call(relay.start, loop.loop, agent, remote)
 
         tone = struct.pack("<160h", *([4000, -4000] * 80))
         relay_addr = ("127.0.0.1", relay.port)
@@ -182,7 +159,7 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         send(17)
         time.sleep(0.1)  # the wait for 15 runs out: that is the behaviour under test
         assert len(agent.heard) == 5
-        loop.run(relay.tick, time.monotonic())
+        loop.call(relay.tick, time.monotonic())
         assert len(agent.heard) == 7
         quality = relay.quality()
         assert quality is not None and quality.rx_loss_pct == 12.5  # 1 lost of 8
@@ -191,7 +168,7 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         # Agent -> far end: one packet per tick, in order, in the trunk's law.
         agent.to_play = [tone, tone]
         for _ in range(3):
-            loop.run(relay.tick, time.monotonic())
+            loop.call(relay.tick, time.monotonic())
         packets = [rtp.parse_rtp(far_rtp.recv(2048)) for _ in range(3)]
         assert all(p is not None and p.payload_type == law for p in packets)
         seqs = [p.seq for p in packets if p is not None]
@@ -201,7 +178,7 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         assert packets[2] is not None and packets[2].payload == silence
 
         # RTCP every 5 s: a sender report about what we sent, with a block about what we got.
-        loop.run(relay.tick, time.monotonic() + 6)
+        loop.call(relay.tick, time.monotonic() + 6)
         far_rtp.recv(2048)
         report = far_rtcp.recv(2048)
         assert report[1] == 200  # SR
@@ -225,8 +202,8 @@ def test_relay_carries_audio_both_ways_counts_loss_and_detects_dtmf(
         quality = relay.quality()
         assert quality is not None and quality.rtt_ms is not None and 25 < quality.rtt_ms < 500
     finally:
-        loop.run(relay.stop, loop.loop)
-        loop.close()
+        loop.call(relay.stop, loop.loop)
+        loop.stop()
 
 
 # --- whose RTP is taken: the SDP address, or a NAT'd far end that proves itself -----------------
@@ -283,22 +260,22 @@ class Call:
         self.digits: list[str] = []
         self.relay = _relay(self.digits, **relay_kwargs)
         self.agent = Agent()
-        self.loop = Loop()
+        self.loop = LoopThread()
         self.addr = ("127.0.0.1", self.relay.port)
         self.rtcp_addr = ("127.0.0.1", self.relay.port + 1)
         remote = RemoteMedia(far_end[0].getsockname(), far_end[1].getsockname(), PCMU)
-        self.loop.run(self.relay.start, self.loop.loop, self.agent, remote)
+        self.loop.call(self.relay.start, self.loop.loop, self.agent, remote)
 
     def tick(self, at: float | None = None) -> None:
-        self.loop.run(self.relay.tick, time.monotonic() if at is None else at)
+        self.loop.call(self.relay.tick, time.monotonic() if at is None else at)
 
     def heard_fills(self) -> set[int]:
         # What the agent heard, by payload octet: each sender below fills its audio with its own.
         return {audioop.lin2ulaw(pcm, 2)[0] for pcm in self.agent.heard}
 
     def close(self) -> None:
-        self.loop.run(self.relay.stop, self.loop.loop)
-        self.loop.close()
+        self.loop.call(self.relay.stop, self.loop.loop)
+        self.loop.stop()
 
 
 @pytest.mark.slow

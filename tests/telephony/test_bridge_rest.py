@@ -6,7 +6,6 @@ test thread is the agent, speaking HTTP through http.client, urllib or a raw soc
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.client
 import json
@@ -33,7 +32,7 @@ from telephony.bridge.rest import (
     _client_ip,
     stream_credentials,
 )
-from tests.helpers.bridge import closed_by_server, connect_from
+from tests.helpers.bridge import LoopThread, closed_by_server, connect_from
 from tests.helpers.wait import wait_for
 
 T = TypeVar("T")
@@ -70,27 +69,24 @@ class Harness:
         self.lookup_error: Exception | None = None
         self.hangup_error: Exception | None = None
         self.loop_errors: list[dict[str, Any]] = []
-        self.loop = asyncio.new_event_loop()
+        self._lt = LoopThread()
+        self.loop = self._lt.loop
         # Anything reaching the loop's exception handler means the server let an error escape.
         self.loop.set_exception_handler(lambda _loop, ctx: self.loop_errors.append(ctx))
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
         self.server = RestServer(lookup=self._lookup, secret=SECRET, **server_kwargs)
         self.port = self.run(self.server.start("127.0.0.1", 0))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
+        return self._lt.run(coro, TIMEOUT)
 
     def close(self) -> None:
         try:
             self.run(self.server.close())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(TIMEOUT)
-            self.loop.close()
+            self._lt.stop()
 
     def _lookup(self, call_sid: str) -> Callable[[str], None] | None:
-        assert threading.current_thread() is self._thread  # lookup runs on the loop
+        assert threading.current_thread() is self._lt.thread  # lookup runs on the loop
         if self.lookup_error is not None:
             raise self.lookup_error
         if call_sid not in self.live:

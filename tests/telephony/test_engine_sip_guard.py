@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from telephony.sip_guard import (
     udp_socket_fd,
     uri_host,
 )
-from tests.helpers.paths import REPO
+from tests.helpers.processes import TRANSACTIONAL_CALL, dial_cmd
 from tests.helpers.sip_probe import (
     Prober,
     final_codes,
@@ -120,14 +119,12 @@ def test_uri_host(uri: str, host: str) -> None:
 
 # -- a live engine ------------------------------------------------------------------------------
 def _dial(env: dict[str, str], trunk: str, max_seconds: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable, str(REPO / "manage.py"), "dial", "9876543210", "--trunk", trunk,
-            "--cli", "+911600123456", "--purpose", "transactional", "--sector", "bfsi",
-            "--max-seconds", str(max_seconds), "--json",
-        ],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    """A call held up to max_seconds in the background, while the test attacks the engine."""
+    cmd = dial_cmd(
+        "9876543210", "--trunk", trunk, *TRANSACTIONAL_CALL, "--max-seconds", str(max_seconds),
+        "--json",
     )  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _engine(proc: subprocess.Popen[str]) -> EngineProcess:
