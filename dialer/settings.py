@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 
@@ -144,7 +145,16 @@ AUTH_PASSWORD_VALIDATORS: list[dict[str, object]] = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The zone the admin shows times in and reads typed times in: its users'. The database and the audit
+# log stay in UTC; calling windows use each callee's zone (compliance.policy).
+OPERATOR_TZ = env_str("OPERATOR_TZ", "Asia/Kolkata")
+try:
+    ZoneInfo(OPERATOR_TZ)
+except (ValueError, ZoneInfoNotFoundError) as exc:
+    raise SettingError(f"OPERATOR_TZ={OPERATOR_TZ!r}: not a time zone (Asia/Kolkata...)") from exc
+TIME_ZONE = OPERATOR_TZ
+# To the second, with the zone named ("2026-12-04 08:35:20 IST"): dialer/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["dialer.formats"]
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.forms import CheckboxInput, MultiWidget
 from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import CallerId, Campaign, Trunk
 from campaigns.retry import retry_delay
 from campaigns.validation import agent_url_error, retry_delays_errors, sip_uri_error
+from tests.helpers.admin import admin_form_data
 from tests.helpers.factories import make_caller_id, make_campaign, make_sender, make_trunk
 
 # -- the rules, as pure functions ---------------------------------------------------------------
@@ -259,25 +259,6 @@ def test_other_dispositions_keep_their_own_delay_beside_a_bad_one() -> None:
 # -- the admin ------------------------------------------------------------------------------------
 
 
-def _form_data(client: Client, url: str) -> dict[str, Any]:
-    """What the admin's form would post back unchanged, read from the page's own form."""
-    form = client.get(url).context["adminform"].form
-    data: dict[str, Any] = {}
-    for field in form:
-        value, widget = field.value(), field.field.widget
-        if isinstance(widget, MultiWidget):  # the split date/time inputs
-            for i, part in enumerate(widget.decompress(value) or []):
-                data[f"{field.html_name}_{i}"] = "" if part is None else str(part)
-        elif isinstance(widget, CheckboxInput):
-            if value:
-                data[field.html_name] = "on"
-        elif isinstance(value, list | tuple):
-            data[field.html_name] = [str(v) for v in value]
-        else:
-            data[field.html_name] = "" if value is None else str(value)
-    return data
-
-
 def _errors(response: Any) -> dict[str, list[str]]:
     assert response.status_code == 200, "the form was accepted"
     return dict(response.context["adminform"].form.errors)
@@ -287,7 +268,7 @@ def _errors(response: Any) -> dict[str, list[str]]:
 def test_the_admin_form_posts_back_unchanged(admin_client: Client) -> None:
     campaign = make_campaign(retry_delays={"busy": 120}, agent_url="wss://agent.example.com/a")
     url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-    response = admin_client.post(url, _form_data(admin_client, url))
+    response = admin_client.post(url, admin_form_data(admin_client, url))
     assert response.status_code == 302, _errors(response)
 
 
@@ -315,7 +296,7 @@ def test_the_campaign_form_shows_the_field_error_and_changes_nothing(
     before = Campaign.objects.values().get(id=campaign.pk)
     url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
-    response = admin_client.post(url, _form_data(admin_client, url) | changes)
+    response = admin_client.post(url, admin_form_data(admin_client, url) | changes)
 
     errors = _errors(response)
     assert field in errors and message in " ".join(errors[field]), errors
@@ -327,7 +308,7 @@ def test_the_campaign_form_shows_the_field_error_and_changes_nothing(
 def test_the_campaign_form_refuses_its_trunk_as_fallback(admin_client: Client) -> None:
     campaign = make_campaign()
     url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-    data = _form_data(admin_client, url) | {"fallback_trunk": str(campaign.trunk_id)}
+    data = admin_form_data(admin_client, url) | {"fallback_trunk": str(campaign.trunk_id)}
     assert "fallback_trunk" in _errors(admin_client.post(url, data))
     assert Campaign.objects.get(id=campaign.pk).fallback_trunk_id is None
 

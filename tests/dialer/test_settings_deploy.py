@@ -32,7 +32,7 @@ _CLEARED = (
     "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER",
     "DATA_RETENTION_DAYS", "AUDIT_ANCHOR_FILE", "AUDIT_ANCHOR_INTERVAL_S", "DB_CONNECT_TIMEOUT_S",
     "DB_STATEMENT_TIMEOUT_MS", "ENGINE_REST_HOST", "ENGINE_SIP_HOST", "AXES_FAILURE_LIMIT",
-    "AXES_COOLOFF_TIME",
+    "AXES_COOLOFF_TIME", "OPERATOR_TZ",
 )  # fmt: skip
 
 
@@ -264,10 +264,17 @@ def test_debug_off_serves_https_only_and_each_setting_can_be_turned_off(tmp_path
         ({"AUDIT_ANCHOR_INTERVAL_S": "59"}, "AUDIT_ANCHOR_INTERVAL_S=59 must be at least 60"),
         ({"DB_STATEMENT_TIMEOUT_MS": "soon"}, "DB_STATEMENT_TIMEOUT_MS='soon' is not an integer"),
         ({"DB_CONNECT_TIMEOUT_S": "0"}, "DB_CONNECT_TIMEOUT_S=0 must be at least 1"),
+        ({"OPERATOR_TZ": "Mars/Olympus"}, "OPERATOR_TZ='Mars/Olympus': not a time zone"),
     ],
-    ids=["negative-retention", "short-anchor-interval", "timeout-not-int", "zero-connect"],
+    ids=[
+        "negative-retention",
+        "short-anchor-interval",
+        "timeout-not-int",
+        "zero-connect",
+        "operator-zone",
+    ],
 )
-def test_numeric_settings_are_checked(tmp_path: Path, values: dict[str, str], message: str) -> None:
+def test_settings_are_checked(tmp_path: Path, values: dict[str, str], message: str) -> None:
     assert message in _refusal(_env(tmp_path, **values))
 
 
