@@ -46,7 +46,7 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
     sender = sender_save(
         sender=Sender(
             dlt_entity_id=f"1101DEMO{now:%Y%m%d%H%M%S}",
-            name=f"Demo Academy ({now:%Y-%m-%d %H:%M:%S})",
+            name=f"Demo Academy ({timezone.localtime(now):%Y-%m-%d %H:%M:%S %Z})",
             sector="other",
         ),
         actor="demo",
@@ -65,7 +65,7 @@ def demo_setup(*, callee_uri: str, agent_url: str) -> Campaign:
         reason="opted out (demo)",
     )  # fmt: skip
     campaign = Campaign.objects.create(
-        name=f"Demo campaign {now:%Y-%m-%d %H:%M:%S}",
+        name=f"Demo campaign {timezone.localtime(now):%Y-%m-%d %H:%M:%S %Z}",
         sender=sender,
         purpose="promotional",
         category=3,
