@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from django import forms
@@ -59,6 +60,7 @@ from campaigns.services.preflight import (
 )
 from compliance.admin import actor_of
 from compliance.models import Sender
+from compliance.reasons import reason_label
 from dialer.admin_filters import ArchivedListFilter
 from dialer.csv_out import csv_lines
 
@@ -115,6 +117,39 @@ def _table(counts: dict[str, int], empty: str) -> SafeString:
     largest_first = sorted(counts.items(), key=lambda item: item[1], reverse=True)
     rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", largest_first)
     return format_html("<table><tbody>{}</tbody></table>", rows)
+
+
+def _preflight_label(code: str, summary: dict[str, Any]) -> str:
+    if code == "outside_calling_hours" and summary.get("opens_at"):
+        return f"{reason_label(code)} until {summary['opens_at']}"
+    return reason_label(code)
+
+
+def _preflight_html(summary: dict[str, Any], report_url: str) -> SafeString:
+    """A stored pre-flight (Campaign.preflight) in words, with its report's link."""
+    total, blocked = summary.get("total", 0), summary.get("blocked", 0)
+    every_call = summary.get("campaign_reasons") or []
+    if every_call:
+        labels = ", ".join(_preflight_label(code, summary) for code in every_call)
+        headline = format_html("<strong>All {} would be blocked now: {}.</strong>", total, labels)
+    else:
+        headline = format_html("{} of {} contacts would be blocked.", blocked, total)
+    cli_issues = summary.get("cli_issues") or {}
+    by_reason = {
+        _preflight_label(code, summary): n for code, n in summary.get("by_reason", {}).items()
+    }
+    return format_html(
+        "<p>{} (Registry v{}, {}.){}</p>{}"
+        '<p><a class="button" href="{}">Download the blocked contacts (CSV)</a></p>',
+        headline,
+        summary.get("registry_version") or "-",
+        summary.get("at", ""),
+        format_html(" <strong>Caller IDs refused: {}.</strong>", "; ".join(
+            f"{cli} ({', '.join(reason_label(r) for r in why)})" for cli, why in cli_issues.items()
+        )) if cli_issues else "",
+        _table(by_reason, "Nobody would be blocked."),
+        report_url,
+    )  # fmt: skip
 
 
 def _lifecycle_action(
@@ -261,28 +296,10 @@ class CampaignAdmin(KeepsHistoryAdmin):
 
     @admin.display(description="Pre-flight scrub")
     def preflight_panel(self, obj: Campaign) -> SafeString | str:
-        summary = obj.preflight
-        if not summary:
+        if not obj.preflight:
             return "Not scrubbed yet: it runs at upload, at start, and with the scrub action."
-        by_reason: dict[str, int] = summary.get("by_reason", {})
         url = reverse("admin:campaigns_campaign_preflight_report", args=[obj.pk])
-        cli_issues = summary.get("cli_issues") or {}
-        return format_html(
-            "<p>{} of {} contacts would be blocked (registry v{}, {}).{}{}</p>{}"
-            '<p><a class="button" href="{}">Download the blocked contacts (CSV)</a></p>',
-            summary.get("blocked", 0),
-            summary.get("total", 0),
-            summary.get("registry_version") or "-",
-            summary.get("at", ""),
-            format_html(" <strong>Every call: {}.</strong>", ", ".join(summary["campaign_reasons"]))
-            if summary.get("campaign_reasons")
-            else "",
-            format_html(" <strong>Caller IDs refused: {}.</strong>", "; ".join(
-                f"{cli} ({', '.join(why)})" for cli, why in cli_issues.items()
-            )) if cli_issues else "",
-            _table(by_reason, "Nobody would be blocked."),
-            url,
-        )  # fmt: skip
+        return _preflight_html(obj.preflight, url)
 
     def preflight_report_view(
         self, request: HttpRequest, campaign_id: int
@@ -346,9 +363,10 @@ class CampaignAdmin(KeepsHistoryAdmin):
             "original": campaign,
             "form": form,
             "report": report,
-            "preflight": preflight,
-            "preflight_url": reverse(
-                "admin:campaigns_campaign_preflight_report", args=[campaign.pk]
+            "preflight": preflight
+            and _preflight_html(
+                asdict(preflight),
+                reverse("admin:campaigns_campaign_preflight_report", args=[campaign.pk]),
             ),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/upload_contacts.html", context)

@@ -49,7 +49,7 @@ class Decision:
         return not self.reasons
 
 
-def _window_for(purpose: str, policy: Policy) -> tuple[dt.time, dt.time] | None:
+def purpose_window(purpose: str, policy: Policy) -> tuple[dt.time, dt.time] | None:
     if purpose == Purpose.PROMOTIONAL:
         return parse_window(policy.promo_window)
     if purpose in (Purpose.SERVICE_IMPLICIT, Purpose.SERVICE_EXPLICIT):
@@ -160,7 +160,7 @@ def decide(
         if consent is None:
             reasons.append("no_consent")
 
-    window = _window_for(purpose, policy)
+    window = purpose_window(purpose, policy)
     if window is not None and not in_window(window, local.time()):
         reasons.append("outside_calling_hours")
 

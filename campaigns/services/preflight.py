@@ -1,23 +1,95 @@
-"""Pre-flight scrub of a campaign's list: who would be blocked, and why, before anyone is dialed."""
+"""Pre-flight scrub of a campaign's list: who the last-moment check would block now, and why,
+before anyone is dialed; a reason that blocks every call (a stale registry, a refused caller ID
+pool, a closed calling window) counts every contact."""
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
 from campaigns.models import Campaign, Contact, ContactStatus
-from compliance.policy import policy_from_settings
+from campaigns.selectors import sender_cli_numbers
+from compliance.policy import Policy, in_window, policy_from_settings
 from compliance.scrub import ScrubResult, scrub_numbers
-from compliance.services import cli_reasons
+from compliance.services import cli_reasons, purpose_window
 
 
-def _scrub(campaign: Campaign) -> tuple[ScrubResult, dict[str, list[str]]]:
+@dataclass(frozen=True)
+class _Assessment:
+    result: ScrubResult
+    cli_issues: dict[str, list[str]]  # caller ID -> why it may not be used
+    campaign_reasons: list[str]  # each blocks every call placed now
+    opens_at: str | None  # closed calling window: when it next opens, "HH:MM zone"
+
+
+def _pool_reasons(clis: list[str], cli_issues: dict[str, list[str]]) -> list[str]:
+    """Why every call would be refused for its caller ID (calls take the pool's IDs in turn)."""
+    if not clis or any(cli not in cli_issues for cli in clis):
+        return []
+    first, *others = (cli_issues[cli] for cli in clis)
+    shared = [r for r in first if all(r in other for other in others)]
+    return shared or ["cli_pool_refused"]
+
+
+def _zone(name: str, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or default)
+    except (ValueError, KeyError):  # not a zone this machine knows: the jurisdiction's
+        return ZoneInfo(default)
+
+
+def _next_opening(
+    windows: list[tuple[dt.time, dt.time]], zone: ZoneInfo, now: dt.datetime
+) -> dt.datetime | None:
+    """None while every window is open now; else when they next all are (the latest of the
+    windows' starts), or the far future when they never overlap."""
+    local = now.astimezone(zone)
+    if all(in_window(w, local.time()) for w in windows):
+        return None
+    starts = sorted(
+        dt.datetime.combine(local.date() + dt.timedelta(days=days), start, zone)
+        for days in range(3)
+        for start, _ in windows
+    )
+    opening = next(
+        (t for t in starts if t > local and all(in_window(w, t.time()) for w in windows)), None
+    )
+    return opening or dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _window_closed(
+    *, campaign: Campaign, zones: set[str], policy: Policy, now: dt.datetime
+) -> tuple[bool, str | None]:
+    """Whether the calling window (the purpose's, within the campaign's own) is closed now in
+    every zone of the contacts still to dial, and when it opens first, "HH:MM zone"."""
+    windows = [(campaign.window_start, campaign.window_end)]
+    if (rule := purpose_window(campaign.purpose, policy)) is not None:
+        windows.append(rule)
+    openings: list[tuple[dt.datetime, str]] = []
+    for name in sorted(zones):
+        zone = _zone(name, policy.default_tz)
+        opening = _next_opening(windows, zone, now)
+        if opening is None:
+            return False, None
+        openings.append((opening, zone.key))
+    if not openings:
+        return False, None
+    opening, zone_name = min(openings)
+    if opening.year == dt.MAXYEAR:
+        return True, None
+    return True, f"{opening.astimezone(ZoneInfo(zone_name)):%H:%M} {zone_name}"
+
+
+def _assess(campaign: Campaign, now: dt.datetime) -> _Assessment:
     policy = policy_from_settings()
     usable = {"active": True, "archived_at": None}
     clis = sorted(campaign.caller_ids.filter(**usable).values_list("number", flat=True))
-    owned = set(campaign.sender.caller_ids.filter(**usable).values_list("number", flat=True))
+    owned = sender_cli_numbers(sender_id=campaign.sender_id)
     cli_issues = {
         cli: reasons
         for cli in clis
@@ -28,23 +100,33 @@ def _scrub(campaign: Campaign) -> tuple[ScrubResult, dict[str, list[str]]]:
             )
         )
     }  # fmt: skip
-    numbers = list(
-        Contact.objects.filter(campaign=campaign)
-        .exclude(status=ContactStatus.DONE)
-        .values_list("number", flat=True)
-    )
+    waiting = Contact.objects.filter(campaign=campaign).exclude(status=ContactStatus.DONE)
+    numbers = list(waiting.values_list("number", flat=True))
     result = scrub_numbers(
         numbers=numbers,
         purpose=campaign.purpose,
         sender_dlt_id=campaign.sender.dlt_entity_id,
         sector=campaign.sender.sector,
         cli=clis[0] if clis else "",
-        at=timezone.now(),
+        at=now,
         category=campaign.category,
         owned_clis=owned,
         policy=policy,
     )
-    return result, cli_issues
+    # The scrub holds one caller ID; the last-moment check sees each in turn, so only what
+    # refuses the whole pool (or no caller ID at all) blocks every call.
+    if clis:
+        pool = _pool_reasons(clis, cli_issues)
+    else:
+        pool = cli_reasons(cli="", purpose=campaign.purpose, sector=campaign.sender.sector,
+                           owned_clis=owned, policy=policy)  # fmt: skip
+    zones = set(waiting.values_list("time_zone", flat=True).distinct())
+    closed, opens_at = _window_closed(campaign=campaign, zones=zones, policy=policy, now=now)
+    campaign_reasons = [r for r in result.campaign_reasons if r == "registry_stale"]
+    campaign_reasons += pool
+    if closed:
+        campaign_reasons.append("outside_calling_hours")
+    return _Assessment(result, cli_issues, campaign_reasons, opens_at)
 
 
 @dataclass(frozen=True)
@@ -52,26 +134,33 @@ class Preflight:
     """A pre-flight scrub's summary; stored on the campaign as JSON (Campaign.preflight)."""
 
     total: int  # contacts still to be dialed
-    blocked: int  # of those, how many the scrub would block
+    blocked: int  # of those, how many the last-moment check would block now
     by_reason: dict[str, int]  # reason -> contacts it would block
-    campaign_reasons: list[str]  # would block every call: registry_stale
+    # Would block every call now: registry_stale, the caller ID pool's, outside_calling_hours
+    campaign_reasons: list[str]
     registry_version: int | None
     cli_issues: dict[str, list[str]]  # caller ID -> why it may not be used
     at: str  # when it ran, ISO 8601
+    opens_at: str | None = None  # outside the calling window: when it opens, "HH:MM zone"
 
 
-def campaign_preflight(*, campaign_id: int) -> Preflight:
+def campaign_preflight(*, campaign_id: int, now: dt.datetime | None = None) -> Preflight:
     """Scrub the contacts still to be dialed; store and return the summary."""
+    now = now or timezone.now()
     campaign = Campaign.objects.select_related("sender").get(id=campaign_id)
-    result, cli_issues = _scrub(campaign)
+    found = _assess(campaign, now)
+    result = found.result
+    by_reason = collections.Counter(result.by_reason)
+    by_reason.update({reason: result.total for reason in found.campaign_reasons})
     preflight = Preflight(
         total=result.total,
-        blocked=len(result.blocked),
-        by_reason=dict(sorted(result.by_reason.items())),
-        campaign_reasons=[r for r in result.campaign_reasons if r == "registry_stale"],
+        blocked=result.total if found.campaign_reasons else len(result.blocked),
+        by_reason=dict(sorted(by_reason.items())),
+        campaign_reasons=found.campaign_reasons,
         registry_version=result.registry_version,
-        cli_issues=cli_issues,
-        at=timezone.now().isoformat(timespec="seconds"),
+        cli_issues=found.cli_issues,
+        at=now.isoformat(timespec="seconds"),
+        opens_at=found.opens_at,
     )
     Campaign.objects.filter(id=campaign_id).update(preflight=asdict(preflight))
     return preflight
@@ -80,9 +169,9 @@ def campaign_preflight(*, campaign_id: int) -> Preflight:
 def campaign_preflight_rows(*, campaign_id: int) -> Iterator[tuple[str, str, str]]:
     """(number, name, reasons) of every contact the scrub would block, for the report download."""
     campaign = Campaign.objects.select_related("sender").get(id=campaign_id)
-    result, _ = _scrub(campaign)
+    found = _assess(campaign, timezone.now())
     contacts = Contact.objects.filter(campaign=campaign).exclude(status=ContactStatus.DONE)
     for number, name in contacts.order_by("id").values_list("number", "name").iterator():
-        reasons = result.blocked.get(number)
+        reasons = found.result.blocked.get(number, []) + found.campaign_reasons
         if reasons:
             yield number, name, ";".join(reasons)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def promo() -> Campaign:
+def promo(settings: Any) -> Campaign:
+    settings.COMPLIANCE_PROMO_WINDOW = "00:00-24:00"  # the scrub's result must not hang on the hour
     sender = make_sender(sector="other")
     campaign = make_campaign(
         sender=sender,
@@ -138,3 +140,51 @@ def test_admin_shows_the_scrub_and_serves_the_report(promo: Campaign) -> None:
     assert lines[0] == "number,name,reasons"
     assert "+919876500000,,dnd_fully_blocked" in lines
     assert len(lines) == 4
+
+
+def _admin_page(campaign: Campaign) -> str:
+    boss = User.objects.create_superuser("boss", "boss@example.com", "pw")
+    client = Client()
+    client.force_login(boss)
+    return client.get(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    ).content.decode()
+
+
+def test_a_stale_registry_blocks_every_contact_and_says_so(promo: Campaign) -> None:
+    registry_replace(rows=[], as_of=timezone.now() - dt.timedelta(days=2))
+    summary = campaign_preflight(campaign_id=promo.pk)
+    assert summary.blocked == summary.total == 6
+    assert summary.by_reason["registry_stale"] == 6
+    assert summary.by_reason["suppressed"] == 1  # the per-number reasons are still there
+    rows = list(campaign_preflight_rows(campaign_id=promo.pk))
+    assert len(rows) == 6 and all("registry_stale" in r for _, _, r in rows)
+    body = _admin_page(promo)
+    assert "Nobody would be blocked" not in body
+    assert "All 6 would be blocked now: DND registry out of date" in body
+
+
+def test_an_unowned_caller_id_pool_blocks_every_contact(promo: Campaign) -> None:
+    promo.caller_ids.set([make_caller_id(number="+911401239999")])  # another sender's
+    summary = campaign_preflight(campaign_id=promo.pk)
+    assert summary.blocked == summary.total == 6
+    assert summary.by_reason["cli_not_owned"] == 6
+    assert "All 6 would be blocked now: caller ID not owned by the sender" in _admin_page(promo)
+
+
+def test_outside_the_calling_window_everyone_is_blocked_until_it_opens(
+    promo: Campaign, settings: Any
+) -> None:
+    settings.COMPLIANCE_PROMO_WINDOW = "10:00-21:00"
+    today = timezone.now().astimezone(ZoneInfo("Asia/Kolkata"))  # the consent dates from yesterday
+    night = today.replace(hour=22, minute=30)
+    summary = campaign_preflight(campaign_id=promo.pk, now=night)
+    assert summary.blocked == summary.total == 6
+    assert summary.by_reason["outside_calling_hours"] == 6
+    assert summary.opens_at == "10:00 Asia/Kolkata"
+    assert "outside the calling window until 10:00 Asia/Kolkata" in _admin_page(promo)
+    promo.window_start = dt.time(11, 30)
+    promo.save()
+    assert campaign_preflight(campaign_id=promo.pk, now=night).opens_at == "11:30 Asia/Kolkata"
+    noon = night.replace(hour=12)
+    assert campaign_preflight(campaign_id=promo.pk, now=noon).blocked == 3
