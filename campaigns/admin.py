@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns.admin_history import KeepsHistoryAdmin, has_model_perm
+from campaigns.dialing_status import campaign_idle_reasons
 from campaigns.models import (
     CallAttempt,
     CallerId,
@@ -247,6 +248,20 @@ class CampaignAdmin(KeepsHistoryAdmin):
         if obj is not None and obj.archived_at is not None:
             return False  # archived for good: viewable, never changed or started again
         return super().has_change_permission(request, obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Said on every look at the page (not on a POST that will redirect): why no call goes out.
+        campaign = self.get_object(request, object_id)
+        if request.method == "GET" and campaign is not None:
+            for reason in campaign_idle_reasons(campaign=campaign):
+                self.message_user(request, f"Not dialing: {reason}", level=messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Campaign | None = None
