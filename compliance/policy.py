@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
@@ -91,3 +92,12 @@ def callee_zone(number: str) -> str:
         ).time_zone
     except InvalidNumber:
         return policy.default_tz
+
+
+def zone_or_default(name: str, default: str) -> ZoneInfo:
+    """The named zone; the default when the name is empty or not a zone this machine knows (a
+    contact's stored zone comes from its number, or from an uploaded file)."""
+    try:
+        return ZoneInfo(name or default)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo(default)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +25,7 @@ from campaigns.models import (
     Contact,
     ContactStatus,
 )
-from compliance.policy import in_window
+from compliance.policy import in_window, zone_or_default
 from telephony.pool.selectors import engines_live
 
 LIVE_STATUSES = (
@@ -64,14 +63,10 @@ def campaign_open_zones(*, campaign: Campaign, now: dt.datetime) -> list[str] | 
         .values_list("time_zone", flat=True)
         .distinct()
     )
-    return [z for z in zones if in_window(window, now.astimezone(_zone(z)).time())]
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or settings.COMPLIANCE_DEFAULT_TZ)
-    except (ValueError, KeyError):  # not a zone this machine knows: the jurisdiction's
-        return ZoneInfo(settings.COMPLIANCE_DEFAULT_TZ)
+    default = settings.COMPLIANCE_DEFAULT_TZ
+    return [
+        z for z in zones if in_window(window, now.astimezone(zone_or_default(z, default)).time())
+    ]
 
 
 def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Contact, ContactStatus
 from campaigns.selectors import sender_cli_numbers
-from compliance.policy import Policy, in_window, policy_from_settings
+from compliance.policy import Policy, in_window, policy_from_settings, zone_or_default
 from compliance.scrub import ScrubResult, scrub_numbers
 from compliance.services import cli_reasons, purpose_window
 
@@ -34,13 +34,6 @@ def _pool_reasons(clis: list[str], cli_issues: dict[str, list[str]]) -> list[str
     first, *others = (cli_issues[cli] for cli in clis)
     shared = [r for r in first if all(r in other for other in others)]
     return shared or ["cli_pool_refused"]
-
-
-def _zone(name: str, default: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or default)
-    except (ValueError, KeyError):  # not a zone this machine knows: the jurisdiction's
-        return ZoneInfo(default)
 
 
 def _next_opening(
@@ -72,7 +65,7 @@ def _window_closed(
         windows.append(rule)
     openings: list[tuple[dt.datetime, str]] = []
     for name in sorted(zones):
-        zone = _zone(name, policy.default_tz)
+        zone = zone_or_default(name, policy.default_tz)
         opening = _next_opening(windows, zone, now)
         if opening is None:
             return False, None
