@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -20,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import dateformat
+from django.utils.formats import get_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -34,6 +37,7 @@ from campaigns.models import (
     ContactList,
     Trunk,
 )
+from campaigns.models.attempt import DISPOSITION_CHOICES
 from campaigns.promises import PROMISED_FIELDS
 from campaigns.selectors import (
     callerid_has_history,
@@ -61,6 +65,7 @@ from campaigns.services.preflight import (
 )
 from compliance.admin import actor_of
 from compliance.models import Sender
+from compliance.policy import policy_from_settings, zone_or_default
 from compliance.reasons import reason_label
 from dialer.admin_filters import ArchivedListFilter
 from dialer.csv_out import csv_lines
@@ -110,6 +115,25 @@ class CallerIdAdmin(KeepsHistoryAdmin):
             for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Archived {done} caller ID(s).", level=messages.SUCCESS)
+
+
+_DISPOSITION_LABELS = dict(DISPOSITION_CHOICES)
+
+
+def _disposition_label(code: str) -> str:
+    """A disposition in the words of CallAttempt.disposition's choices (a contact's "erased" in
+    the same style)."""
+    return _DISPOSITION_LABELS.get(code) or code.replace("_", " ").title()
+
+
+def _callee_time(when: dt.datetime | None, zone_name: str) -> str:
+    """The time on the callee's clock (their contact's zone), zone named: the calling window is
+    theirs, the operator's clock is the admin's own."""
+    if when is None:
+        return "-"
+    zone = zone_or_default(zone_name, policy_from_settings().default_tz)
+    local = dateformat.format(when.astimezone(zone), get_format("DATETIME_FORMAT"))
+    return f"{local} ({zone.key}, callee)"
 
 
 def _table(counts: dict[str, int], empty: str) -> SafeString:
@@ -410,6 +434,42 @@ class ContactListAdmin(admin.ModelAdmin):
         return False
 
 
+class _AttemptColumns:
+    """An attempt's columns in words, for its list and for its contact's page."""
+
+    @admin.display(description="reasons")
+    def reasons_text(self, obj: CallAttempt) -> str:
+        return ", ".join(reason_label(code) for code in obj.reasons)
+
+    @admin.display(description="MOS", ordering="mos")
+    def mos_score(self, obj: CallAttempt) -> float | None:
+        return obj.mos
+
+
+class CallAttemptInline(_AttemptColumns, admin.TabularInline):
+    """A contact's attempts on its page, newest first: a record, never edited here."""
+
+    model = CallAttempt
+    fields = (
+        "attempt_number", "created_at", "status", "disposition", "reasons_text", "sip_code",
+        "duration_s", "mos_score",
+    )  # fmt: skip
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = "call attempts (newest first)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = (
@@ -419,7 +479,8 @@ class ContactAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "next_attempt_at",
-        "last_disposition",
+        "next_attempt_callee",
+        "last_disposition_label",
     )
     list_filter = ("status", "campaign")
     list_select_related = ("campaign",)
@@ -432,8 +493,12 @@ class ContactAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "next_attempt_at",
-        "last_disposition",
+        "next_attempt_callee",
+        "time_zone",
+        "last_disposition_label",
     )
+    exclude = ("last_disposition",)  # shown in words (last_disposition_label), never edited
+    inlines = (CallAttemptInline,)
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -442,21 +507,34 @@ class ContactAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
         return False
 
+    @admin.display(description="next attempt, callee's clock", ordering="next_attempt_at")
+    def next_attempt_callee(self, obj: Contact) -> str:
+        return _callee_time(obj.next_attempt_at, obj.time_zone)
+
+    @admin.display(description="last disposition", ordering="last_disposition")
+    def last_disposition_label(self, obj: Contact) -> str:
+        return _disposition_label(obj.last_disposition) if obj.last_disposition else "-"
+
 
 @admin.register(CallAttempt)
-class CallAttemptAdmin(admin.ModelAdmin):
+class CallAttemptAdmin(_AttemptColumns, admin.ModelAdmin):
     """What happened on each call: a record, never edited by hand."""
 
+    # Ten narrow columns beside the filters fit a 1280 px screen.
     list_display = (
         "number",
+        "campaign",
         "status",
         "disposition",
+        "reasons_text",
         "sip_code",
         "pdd_ms",
         "duration_s",
+        "mos_score",
         "created_at",
     )
     list_filter = ("status", "disposition", "campaign", "created_at")
+    list_select_related = ("campaign",)
     search_fields = ("number",)
     date_hierarchy = "created_at"
     show_full_result_count = False

@@ -17,12 +17,13 @@ from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
+    HttpResponse,
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from compliance.consents import ConsentData, consent_revoke, consents_apply
@@ -38,6 +39,7 @@ from compliance.models import (
     Suppression,
 )
 from compliance.numbers import InvalidNumber, to_e164
+from compliance.reasons import reason_label
 from compliance.senders import SenderError, sender_archive, sender_save
 from compliance.suppressions import SuppressionError, suppression_add, suppression_lift
 from dialer.admin_filters import ArchivedListFilter
@@ -316,24 +318,80 @@ class ErasureAdmin(AddOnlyAdmin):
         return super().log_addition(request, obj, "erased a number")
 
 
+class AuditSenderFilter(admin.SimpleListFilter):
+    """Entries of one sender, by its DLT id: named from the senders, no scan of the log."""
+
+    title = "sender"
+    parameter_name = "sender_dlt_id"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        senders = Sender.objects.order_by("name").values_list("dlt_entity_id", "name")
+        return [(dlt_id, f"{name} ({dlt_id})") for dlt_id, name in senders]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(sender_dlt_id=value) if value else queryset
+
+
+class AuditCampaignFilter(admin.SimpleListFilter):
+    """Entries of one campaign by its id (the log keeps plain ids, never a campaign's row)."""
+
+    title = "campaign"
+    parameter_name = "campaign_id"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        ids = (
+            AuditEntry.objects.exclude(campaign_id=None)
+            .order_by("-campaign_id")
+            .values_list("campaign_id", flat=True)
+            .distinct()
+        )
+        return [(str(pk), f"campaign {pk}") for pk in ids]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"campaign_id={value!r} is not an id")
+        return queryset.filter(campaign_id=int(value))
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(_TokenSearchMixin, ReadOnlyAdmin):
     """The compliance audit trail: its value is that nobody can change it after the fact.
 
-    Downloads stream in constant memory, with the changelist's filters and search applied:
-    the actions (with "select all"), or GET export/csv/ and export/jsonl/ under this changelist
-    with the changelist's own query string (e.g. ?kind=decision&sender_dlt_id=1101...).
+    Newest first. Downloads stream in constant memory, with the changelist's filters and search
+    applied: the "Export all filtered" buttons (GET export/csv/ and export/jsonl/ under this
+    changelist with the changelist's own query string, e.g. ?kind=decision&sender_dlt_id=1101...),
+    or the actions for the entries ticked.
     """
 
     list_display = (
-        "id", "created_at", "kind", "actor", "number", "allowed", "purpose", "campaign_id",
-        "attempt_id", "sender_dlt_id",
+        "id", "created_at", "kind", "actor", "number", "allowed", "reasons_text", "purpose",
+        "campaign_id", "attempt_id", "sender_dlt_id",
     )  # fmt: skip
-    list_filter = ("kind", "allowed", "purpose")
+    list_filter = ("kind", "allowed", "purpose", AuditCampaignFilter, AuditSenderFilter)
     search_fields = ("campaign_id__exact", "attempt_id__exact", "actor")
     date_hierarchy = "created_at"
+    ordering = ("-id",)
     show_full_result_count = False
     actions = ["export_csv", "export_jsonl"]
+
+    @admin.display(description="reasons")
+    def reasons_text(self, obj: AuditEntry) -> str:
+        return ", ".join(reason_label(code) for code in obj.reasons)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The whole filtered log, not one page of it: the changelist's query string as it is.
+        exports = []
+        if self.has_export_permission(request):
+            query = f"?{request.GET.urlencode()}" if request.GET else ""
+            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_export"
+            exports = [(fmt, reverse(name, args=[fmt]) + query) for fmt in FORMATS]
+        return super().changelist_view(request, {**(extra_context or {}), "exports": exports})
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("compliance.export_auditentry")
