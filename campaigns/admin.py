@@ -327,7 +327,9 @@ class CampaignAdmin(KeepsHistoryAdmin):
 
     @admin.display(description="Dispositions")
     def dispositions_panel(self, obj: Campaign) -> SafeString:
-        return _table(campaign_disposition_counts(campaign_id=obj.pk), "No call attempts yet.")
+        counts = campaign_disposition_counts(campaign_id=obj.pk)
+        labelled = {_disposition_label(code): n for code, n in counts.items()}
+        return _table(labelled, "No call attempts yet.")
 
     @admin.display(description="Contacts")
     def contacts_panel(self, obj: Campaign) -> SafeString:

@@ -61,9 +61,10 @@ def test_campaign_change_page_shows_disposition_and_contact_counts(admin_client:
     page = response.content.decode()
     assert response.status_code == 200
     assert "Dispositions" in page
-    assert "<tr><td>answered</td><td>2</td></tr>" in page
-    assert "<tr><td>busy</td><td>1</td></tr>" in page
-    assert "<tr><td>in_progress</td><td>1</td></tr>" in page
+    # Dispositions in the attempts' words, as the lists show them.
+    assert "<tr><td>Answered</td><td>2</td></tr>" in page
+    assert "<tr><td>Busy</td><td>1</td></tr>" in page
+    assert "<tr><td>In Progress</td><td>1</td></tr>" in page
     assert "<tr><td>pending</td><td>4</td></tr>" in page
     assert reverse("admin:campaigns_campaign_upload_contacts", args=[campaign.pk]) in page
 
